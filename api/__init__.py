@@ -1,0 +1,1 @@
+"""The reactord API: wire protocol, handler registry, server and client."""

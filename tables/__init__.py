@@ -1,0 +1,1 @@
+"""Tables of the control plane: sorted records with key cursors."""

@@ -1,0 +1,1 @@
+"""Entry points: the reactord daemon, the reactorctl CLI, benchmarks."""
