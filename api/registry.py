@@ -145,6 +145,8 @@ class Registry:
                               next_batch: StreamNextBatch[S], *, min_size: MinSize = 0,
                               record_size: int | None = None, name: str | None = None) -> None:
         """Register a stream producing up to ``limit`` records per call."""
+        if record_size is not None and not 0 < record_size <= wire.MAX_PAYLOAD:
+            raise ValueError(f"record_size {record_size} is not in 1..{wire.MAX_PAYLOAD}")
         self._add(Stream(req_type, name or wire.type_name(req_type), min_size, init,
                          next_batch, record_size))
 

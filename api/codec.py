@@ -1,0 +1,364 @@
+"""Frame codec for wire protocol v1: sans-IO, pure (in the manner of h11).
+
+The concept: bytes in, events out; events in, bytes out.  Nothing here touches
+a socket, a clock or a thread.  The server feeds what it read from a
+connection to a ``RequestDecoder`` and asks for one event at a time (so it can
+stop between requests when its output is capped); clients do the same with a
+``ResponseDecoder``, whose bulk path takes a whole run of stream items at once.
+
+Invariants and bounds:
+- a decoder holds at most the bytes fed and not yet taken (``buffered``); it
+  never allocates for a payload before its header has been validated, and a
+  payload is copied out only once it is complete, so what it holds is bounded
+  by what its owner chooses to feed;
+- a request header whose payload_len exceeds ``MAX_PAYLOAD`` is reported once,
+  as ``Oversized``, as soon as the header is read; its payload bytes are then
+  counted down as they arrive and never buffered;
+- ``RequestDecoder`` never raises on any input (any u32 id/type is valid);
+  ``ResponseDecoder`` raises only ``CodecError``, for a response larger than
+  ``MAX_PAYLOAD`` (a protocol violation by the server, unrecoverable);
+- feeding 1 byte at a time or megabytes at once is linear: a read offset moves
+  over a bytearray that is compacted only when at least half of it is dead;
+- encoders reject payloads larger than ``MAX_PAYLOAD`` with ``ValueError``.
+
+Bulk path: a stream of fixed-size records is a run of frames whose headers are
+all (for_id, 0, R).  ``ResponseDecoder.take_records`` / ``take_tuples`` check
+every header of the run at C speed (strided slices of the buffer compared with
+the repeated expected header) and cut the records out with
+``struct.iter_unpack``: no Python-level work per frame.  ``take_frames`` hands
+the run out as one bytes object for ``iter_records`` / ``iter_tuples`` to
+decode lazily.
+"""
+
+from __future__ import annotations
+
+import struct
+from functools import lru_cache
+from operator import itemgetter
+from typing import Any, Iterator, NamedTuple, Sequence, Union
+
+from api.wire import HEADER, HEADER_SIZE, MAX_PAYLOAD
+
+BytesLike = Union[bytes, bytearray, memoryview]
+
+_COMPACT_MIN = 1 << 16
+"""Dead bytes at the front of a decoder buffer that justify moving the rest."""
+
+
+class CodecError(Exception):
+    """The peer broke the framing rules; the byte stream cannot be resynchronised."""
+
+
+class Request(NamedTuple):
+    req_id: int
+    req_type: int
+    payload: bytes
+
+
+class Oversized(NamedTuple):
+    """A request whose payload_len exceeds ``MAX_PAYLOAD`` (its payload is skipped)."""
+
+    req_id: int
+    req_type: int
+    payload_len: int
+
+
+class Response(NamedTuple):
+    for_id: int
+    status: int
+    payload: bytes
+
+
+# -- decoders -------------------------------------------------------------------
+
+
+class _Decoder:
+    """Bytearray plus read offset; the shared buffer management of both decoders."""
+
+    __slots__ = ("_buf", "_pos")
+
+    def __init__(self) -> None:
+        self._buf = bytearray()
+        self._pos = 0
+
+    @property
+    def buffered(self) -> int:
+        """Bytes fed and not yet taken."""
+        return len(self._buf) - self._pos
+
+    def _append(self, data: BytesLike) -> None:
+        buf, pos = self._buf, self._pos
+        if pos:
+            if pos == len(buf):
+                buf.clear()
+                self._pos = 0
+            elif pos >= _COMPACT_MIN and 2 * pos >= len(buf):
+                del buf[:pos]
+                self._pos = 0
+        buf += data
+
+    def _header(self) -> tuple[int, int, int] | None:
+        if len(self._buf) - self._pos < HEADER_SIZE:
+            return None
+        return HEADER.unpack_from(self._buf, self._pos)  # type: ignore[return-value]
+
+    def _take_payload(self, length: int) -> bytes | None:
+        """The payload after the current header, consuming the frame, if complete."""
+        start = self._pos + HEADER_SIZE
+        end = start + length
+        if end > len(self._buf):
+            return None
+        self._pos = end
+        return bytes(self._buf[start:end])
+
+
+class RequestDecoder(_Decoder):
+    """Server side: bytes from a client -> ``Request`` / ``Oversized`` events.
+
+    Bound: holds at most what was fed and not yet taken, minus skipped
+    oversized payloads; the server bounds what it feeds (it stops reading a
+    connection while events are pending).
+    """
+
+    __slots__ = ("_skip",)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._skip = 0
+        """Payload bytes of an oversized request still to discard.  While it is
+        non-zero nothing is buffered (``buffered == 0``)."""
+
+    def feed(self, data: BytesLike) -> None:
+        """Add bytes read from the connection (any bytes-like object)."""
+        if self._skip:
+            view = memoryview(data).cast("B")
+            n = min(self._skip, len(view))
+            self._skip -= n
+            if n == len(view):
+                return
+            data = view[n:]
+        self._append(data)
+
+    def next_event(self) -> Request | Oversized | None:
+        """The next complete request, an ``Oversized`` notice, or None (feed more)."""
+        header = self._header()
+        if header is None:
+            return None
+        req_id, req_type, length = header
+        if length > MAX_PAYLOAD:
+            self._pos += HEADER_SIZE
+            available = len(self._buf) - self._pos
+            dropped = min(length, available)
+            self._pos += dropped
+            self._skip = length - dropped
+            return Oversized(req_id, req_type, length)
+        payload = self._take_payload(length)
+        if payload is None:
+            return None
+        return Request(req_id, req_type, payload)
+
+
+class ResponseDecoder(_Decoder):
+    """Client side: bytes from the daemon -> ``Response`` events, plus a bulk path.
+
+    Bound: holds at most what was fed and not yet taken (the client feeds one
+    receive buffer at a time, and only when it needs another frame).
+    """
+
+    __slots__ = ()
+
+    def feed(self, data: BytesLike) -> None:
+        """Add bytes read from the connection (any bytes-like object)."""
+        self._append(data)
+
+    def next_event(self) -> Response | None:
+        """The next complete response, or None (feed more).
+
+        Raises ``CodecError`` for a payload_len above ``MAX_PAYLOAD``.
+        """
+        header = self._header()
+        if header is None:
+            return None
+        for_id, status, length = header
+        if length > MAX_PAYLOAD:
+            raise CodecError(f"response for id {for_id} announces {length} bytes "
+                             f"(more than MAX_PAYLOAD {MAX_PAYLOAD})")
+        payload = self._take_payload(length)
+        if payload is None:
+            return None
+        return Response(for_id, status, payload)
+
+    def take_frames(self, for_id: int, record_size: int) -> bytes:
+        """The longest run of complete frames (for_id, 0, record_size) at the front
+        of the buffer, consumed and copied out whole (headers included; decode it
+        lazily with ``iter_records`` / ``iter_tuples``); b"" when the next frame
+        is not one.  Raises ``ValueError`` for a size outside 1..MAX_PAYLOAD."""
+        n = self._run_length(for_id, record_size)
+        if not n:
+            return b""
+        start = self._pos
+        self._pos = end = start + n * (HEADER_SIZE + record_size)
+        return bytes(self._buf[start:end])
+
+    def take_records(self, for_id: int, record_size: int) -> list[bytes]:
+        """As ``take_frames``, as a list of the raw records ([] if none)."""
+        return list(iter_records(self.take_frames(for_id, record_size), record_size))
+
+    def take_tuples(self, for_id: int, record: struct.Struct) -> list[tuple[Any, ...]]:
+        """As ``take_frames``, each record decoded with ``record`` ([] if none)."""
+        return list(iter_tuples(self.take_frames(for_id, record.size), record))
+
+    def skip_records(self, for_id: int, record_size: int) -> int:
+        """As ``take_frames`` but only counts the frames it discards."""
+        n = self._run_length(for_id, record_size)
+        self._pos += n * (HEADER_SIZE + record_size)
+        return n
+
+    def _run_length(self, for_id: int, size: int) -> int:
+        """Number of frames (for_id, 0, size) in a row at the read offset."""
+        if not 0 < size <= MAX_PAYLOAD:
+            raise ValueError(f"record size {size} outside 1..{MAX_PAYLOAD}")
+        frame = HEADER_SIZE + size
+        total = (len(self._buf) - self._pos) // frame
+        if not total or self._header() != (for_id, 0, size):
+            return 0
+        expected = _header_pieces(HEADER.pack(for_id, 0, size), frame)
+        with memoryview(self._buf) as view:
+            return _matching_prefix(view, self._pos, frame, total, expected)
+
+
+def iter_records(frames: bytes, record_size: int) -> Iterator[bytes]:
+    """The raw records of a ``take_frames`` run, lazily, at C speed."""
+    return map(_first, _raw_struct(record_size).iter_unpack(frames))
+
+
+def iter_tuples(frames: bytes, record: struct.Struct) -> Iterator[tuple[Any, ...]]:
+    """The decoded records of a ``take_frames`` run, lazily, at C speed.
+
+    ``record`` needs an explicit byte order ("<", ">", "!" or "=").  Lazy on
+    purpose: tuples consumed one by one are freed at once, while a list of
+    them keeps the cyclic garbage collector busy.
+    """
+    return _framed_struct(record.format).iter_unpack(frames)
+
+
+def _matching_prefix(view: memoryview, pos: int, frame: int, total: int,
+                     expected: tuple[bytes, ...]) -> int:
+    """Frames in [0, total) from ``pos`` whose headers match, given frame 0 does.
+
+    Bisection over the unchecked range only: each probe checks [lo, mid), so
+    the bytes compared sum to O(total), and a mismatch anywhere is exact.
+    """
+    lo, hi = 1, total
+    if lo == hi or _headers_match(view, pos, frame, lo, hi, expected):
+        return total
+    while hi - lo > 1:   # frames [0, lo) match; a mismatch lies in [lo, hi)
+        mid = (lo + hi) // 2
+        if _headers_match(view, pos, frame, lo, mid, expected):
+            lo = mid
+        else:
+            hi = mid
+    return lo
+
+
+def _headers_match(view: memoryview, pos: int, frame: int, first: int, stop: int,
+                   expected: tuple[bytes, ...]) -> bool:
+    """Whether frames [first, stop) all start with the expected header.
+
+    With a frame size multiple of 4 the region is viewed as u32 words and the
+    three header words of every frame are strided slices (raw bytes are
+    compared, so the host byte order and alignment do not matter); otherwise
+    the twelve header bytes are strided byte slices.
+    """
+    count = stop - first
+    region = view[pos + first * frame:pos + stop * frame]
+    if len(expected) == 3:
+        region = region.cast("I")
+        step = frame // 4
+    else:
+        step = frame
+    for offset, piece in enumerate(expected):
+        if region[offset::step].tobytes() != piece * count:
+            return False
+    return True
+
+
+@lru_cache(maxsize=256)
+def _header_pieces(header: bytes, frame: int) -> tuple[bytes, ...]:
+    """The header split into the units ``_headers_match`` compares."""
+    unit = 4 if frame % 4 == 0 else 1
+    return tuple(header[i:i + unit] for i in range(0, HEADER_SIZE, unit))
+
+
+@lru_cache(maxsize=64)
+def _raw_struct(size: int) -> struct.Struct:
+    """One frame -> its raw record: ``<12x{size}s``."""
+    return struct.Struct(f"<{HEADER_SIZE}x{size}s")
+
+
+@lru_cache(maxsize=64)
+def _framed_struct(record_format: str) -> struct.Struct:
+    """One frame -> the decoded record: 12 pad bytes, then the record's fields."""
+    order, fields = record_format[:1], record_format[1:]
+    if order not in ("<", ">", "!", "="):
+        raise ValueError(f"record format {record_format!r} needs an explicit byte order "
+                         "(native alignment would change the frame layout)")
+    return struct.Struct(f"{order}{HEADER_SIZE}x{fields}")
+
+
+_first = itemgetter(0)
+
+# -- encoders -------------------------------------------------------------------
+
+
+def _check_payload(payload: BytesLike) -> None:
+    if len(payload) > MAX_PAYLOAD:
+        raise ValueError(f"payload of {len(payload)} bytes exceeds MAX_PAYLOAD {MAX_PAYLOAD}")
+
+
+def _pack_header(a: int, b: int, length: int) -> bytes:
+    try:
+        return HEADER.pack(a, b, length)
+    except struct.error as exc:
+        raise ValueError(f"header field out of u32 range: {exc}") from None
+
+
+def encode_request(req_id: int, req_type: int, payload: BytesLike = b"") -> bytes:
+    """One request frame."""
+    _check_payload(payload)
+    return _pack_header(req_id, req_type, len(payload)) + payload
+
+
+def encode_response(for_id: int, status: int, payload: BytesLike = b"") -> bytes:
+    """One response frame (a stream terminator is ``encode_response(id, status)``)."""
+    _check_payload(payload)
+    return _pack_header(for_id, status, len(payload)) + payload
+
+
+def encode_records(for_id: int, records: Sequence[bytes], record_size: int) -> bytes:
+    """Stream items (status 0) for records all ``record_size`` long, in one join.
+
+    The caller guarantees the sizes; only the total length is verified (O(1)),
+    which catches any record of the wrong size unless errors cancel out.
+    """
+    if not 0 < record_size <= MAX_PAYLOAD:
+        raise ValueError(f"record size {record_size} outside 1..{MAX_PAYLOAD}")
+    if not records:
+        return b""
+    header = _pack_header(for_id, 0, record_size)
+    out = header + header.join(records)
+    if len(out) != len(records) * (HEADER_SIZE + record_size):
+        raise ValueError(f"records are not all {record_size} bytes long")
+    return out
+
+
+def encode_records_var(for_id: int, records: Sequence[bytes]) -> bytes:
+    """Stream items (status 0) for records of any sizes, each 1..MAX_PAYLOAD."""
+    parts: list[bytes] = []
+    for record in records:
+        if not record:
+            raise ValueError("an empty stream item would read as a terminator")
+        _check_payload(record)
+        parts.append(_pack_header(for_id, 0, len(record)))
+        parts.append(record)
+    return b"".join(parts)

@@ -1,0 +1,158 @@
+"""The server: where the reactor and the API meet.
+
+The concept: a ``Server`` owns the listening socket's ``Listener`` and one
+``Session`` per accepted connection; it holds the counters STATS reports and
+runs the shutdown sequence of wire-v1 section 5.  Everything protocol-shaped
+lives in the sessions, the codec and the registry; the server only wires them
+to the loop.
+
+Invariants:
+- ``sessions`` holds exactly the open connections, by client id (ids are
+  never reused within one server);
+- connections beyond ``max_clients`` are accepted, logged and closed at once,
+  so a flood cannot leave them waiting in the kernel's backlog;
+- ``shutdown`` is idempotent: stop accepting, stop reading, end streams with
+  ESHUTDOWN, flush for at most ``shutdown_flush`` seconds, close everything,
+  then call ``on_done`` once.
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+import time
+from typing import Any, Callable
+
+from api import builtin, wire
+from api.config import ServerConfig
+from api.registry import Registry
+from api.session import Session
+from api.stream import ActiveStream
+from reactor import BufferEvent, Listener, Reactor, Timer
+from reactor.unix import peer_credentials
+
+log = logging.getLogger("api")
+
+VERSION = "reactord 0.1.0"
+
+
+class Server:
+    def __init__(self, reactor: Reactor, registry: Registry,
+                 config: ServerConfig | None = None, *,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.config = config or ServerConfig()
+        self.config.validate()
+        self.registry = registry
+        self.version = VERSION
+        self.sessions: dict[int, Session] = {}
+        self.items_streamed = 0
+        self._reactor = reactor
+        self._clock = clock
+        self._started = clock()
+        self._next_client_id = 1
+        self._listener: Listener | None = None
+        self._shutting_down = False
+        self._flush_timer: Timer | None = None
+        self._on_done: Callable[[], None] | None = None
+        builtin.register(registry, self)
+
+    # -- connections --------------------------------------------------------------
+
+    def listen(self, sock: socket.socket) -> None:
+        """Serve connections accepted on ``sock`` (bound and listening)."""
+        self._listener = Listener(self._reactor, sock, self._on_accept)
+
+    def _on_accept(self, listener: Listener, sock: socket.socket, address: Any) -> None:
+        if self._shutting_down:
+            sock.close()
+        elif len(self.sessions) >= self.config.max_clients:
+            log.warning("refused a connection: %d clients already (--max-clients)",
+                        len(self.sessions))
+            sock.close()
+        else:
+            self.attach(sock)
+
+    def attach(self, sock: socket.socket) -> Session:
+        """Serve one connected socket (accepted, or one end of a socketpair)."""
+        try:
+            pid, uid, _gid = peer_credentials(sock)
+        except OSError:
+            pid, uid = 0, 0
+        client_id = self._next_client_id
+        self._next_client_id += 1
+        session = Session(self, BufferEvent(self._reactor, sock), client_id, pid, uid)
+        self.sessions[client_id] = session
+        log.info("client %d connected (pid %d, uid %d)", client_id, pid, uid)
+        return session
+
+    # -- SessionHost ----------------------------------------------------------------
+
+    def call_soon(self, fn: Callable[[], object]) -> None:
+        self._reactor.call_soon(fn)
+
+    def now(self) -> float:
+        return self._clock()
+
+    def stream_ended(self, session: Session, stream: ActiveStream, status: int) -> None:
+        log.info("client %d: %s stream (id %d) ended %s: %d records in %.3f s",
+                 session.client_id, stream.entry.name, stream.request_id,
+                 wire.status_name(status), stream.records, self._clock() - stream.started)
+
+    def session_closed(self, session: Session, reason: str) -> None:
+        self.sessions.pop(session.client_id, None)
+        log.info("client %d disconnected (pid %d, uid %d): %s",
+                 session.client_id, session.pid, session.uid, reason)
+        if self._shutting_down and not self.sessions:
+            self._finish_shutdown()
+
+    # -- figures --------------------------------------------------------------------
+
+    def stats(self) -> dict[str, int | float]:
+        sessions = list(self.sessions.values())
+        streams = [s.stream for s in sessions if s.stream is not None]
+        figures: dict[str, int | float] = {
+            "clients": len(sessions),
+            "streams_active": len(streams),
+            "streams_paused": sum(1 for st in streams if st.paused),
+            "output_buffered_bytes": sum(s.output_buffered for s in sessions),
+            "items_streamed": self.items_streamed,
+            "uptime_s": round(self._clock() - self._started, 3),
+        }
+        figures.update(self.registry.stats())
+        return figures
+
+    # -- shutdown -------------------------------------------------------------------
+
+    @property
+    def shutting_down(self) -> bool:
+        return self._shutting_down
+
+    def shutdown(self, on_done: Callable[[], None] | None = None) -> None:
+        if self._shutting_down:
+            return
+        self._shutting_down = True
+        self._on_done = on_done
+        log.info("shutting down: %d clients, %d active streams", len(self.sessions),
+                 sum(1 for s in self.sessions.values() if s.stream is not None))
+        if self._listener is not None:
+            self._listener.close()
+        for session in list(self.sessions.values()):
+            session.begin_shutdown()
+        if self.sessions:
+            self._flush_timer = self._reactor.call_later(self.config.shutdown_flush,
+                                                         self._flush_expired)
+        else:
+            self._finish_shutdown()
+
+    def _flush_expired(self) -> None:
+        self._flush_timer = None
+        for session in list(self.sessions.values()):
+            session.close("shutdown: output not flushed in time")
+
+    def _finish_shutdown(self) -> None:
+        if self._flush_timer is not None:
+            self._flush_timer.cancel()
+            self._flush_timer = None
+        on_done, self._on_done = self._on_done, None
+        if on_done is not None:
+            on_done()
