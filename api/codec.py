@@ -100,7 +100,7 @@ class _Decoder:
     def _header(self) -> tuple[int, int, int] | None:
         if len(self._buf) - self._pos < HEADER_SIZE:
             return None
-        return HEADER.unpack_from(self._buf, self._pos)  # type: ignore[return-value]
+        return HEADER.unpack_from(self._buf, self._pos)
 
     def _take_payload(self, length: int) -> bytes | None:
         """The payload after the current header, consuming the frame, if complete."""
