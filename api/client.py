@@ -1,31 +1,27 @@
 """Blocking, typed client for the reactord API socket (tools and users' scripts).
 
 The concept: one connection, one thread.  Every request gets an explicit id
-from a per-client counter; responses are routed by ``for_id`` into a per-id
-inbox, so replies to other requests read while waiting (e.g. a ``call()``
-inside a stream loop, or a stream's items read by that call) are kept for
-their owners.  This module is the documented exception to "only reactor/
-touches sockets": a plain blocking AF_UNIX socket is all a client needs.
+from a per-client counter; responses are routed by ``for_id`` into per-id
+inboxes, so responses read on behalf of another request (a ``call()`` inside a
+stream loop, a stream's items read by that call) are kept for their owners.
+This module is the documented exception to "only reactor/ touches sockets".
 
-Streams (LIST, CLIENTS) are ``Stream`` objects: iterators of raw records, or
-of tuples when a record ``struct.Struct`` is given; ``batches()`` yields lists.
-Terminator status 0 ends the iteration; EXFULL ends it too but marks the
-stream ``incomplete`` (resume with AFTER ``last_record``); any other status
-raises ``ApiCallError`` (ECANCELED only when nobody here asked for a cancel).
-Leaving a stream early (``close()``, ``with`` exit, garbage collection) sends
-STREAM_CANCEL; ``close()`` drains until both the stream's terminator and the
-cancel's reply have been read, garbage collection only sends the cancel and
-lets later reads drop what is left.
+Streams (LIST, CLIENTS) are ``Stream`` objects yielding raw records, or tuples
+when a record ``struct.Struct`` is given.  Terminator 0 ends them; EXFULL ends
+them ``incomplete`` (resume with AFTER ``last_record``); any other status
+raises ``ApiCallError`` (ECANCELED only if this client did not ask for it).
+Leaving early sends STREAM_CANCEL: ``close()``/``with`` then drain until both
+the terminator and the cancel's reply are read; garbage collection, or a
+timeout or error while reading, only sends it and lets later reads drop the rest.
 
-Cost: one ``recv_into`` of up to 256 KiB per system call; stream items go
-through the codec's bulk path (headers checked and records cut out at C
-speed), so no Python code runs per frame in the common case.
+Cost: one ``recv_into`` of up to 256 KiB per system call; runs of stream items
+take the codec's bulk path (headers checked, records cut out and decoded at C
+speed): no Python code runs per item in the common case.
 
-Bounds: every length from the wire is checked by the codec before anything is
-allocated for it; inboxes hold only what the daemon sent for outstanding
-requests (for a stream, at most what the daemon queued while a ``call()``
-waited).  Not thread-safe.  After a timeout or error mid-read, the request
-concerned is abandoned: its late responses are dropped when they arrive.
+Bounds: the codec checks every length from the wire before allocating; an
+inbox holds only responses to its own outstanding request (for a stream not
+being iterated while other calls run: what the daemon sends meanwhile).
+Responses to abandoned requests are dropped as they arrive.  Not thread-safe.
 """
 
 from __future__ import annotations
@@ -34,8 +30,9 @@ import json
 import socket
 import struct
 from collections import deque
-from itertools import chain
-from typing import Any, Generator, Generic, Iterator, TypeVar, overload
+from dataclasses import dataclass, field
+from itertools import chain, islice
+from typing import Any, Generator, Generic, Iterator, TypeVar, cast, overload
 
 from api import wire
 from api.codec import CodecError, Response, ResponseDecoder, encode_request, iter_records, \
@@ -83,22 +80,36 @@ def _is_terminator(frame: Response) -> bool:
     return frame.status != 0 or not frame.payload
 
 
+@dataclass(slots=True)
 class _Pending:
     """An outstanding request: its type and the responses read for it."""
 
-    __slots__ = ("req_type", "frames")
-
-    def __init__(self, req_type: int) -> None:
-        self.req_type = req_type
-        self.frames: deque[Response] = deque()
+    req_type: int
+    frames: deque[Response] = field(default_factory=deque)
 
 
 class Client:
     """A connection to the daemon; HELLO is exchanged on construction."""
 
     def __init__(self, path: str, *, name: str = "", timeout: float | None = None) -> None:
-        if len(name.encode()) > wire.HELLO_NAME_MAX:
-            raise ValueError(f"client name longer than {wire.HELLO_NAME_MAX} bytes")
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            sock.settimeout(timeout)
+            sock.connect(path)
+        except BaseException:
+            sock.close()
+            raise
+        self._start(sock, name)
+
+    @classmethod
+    def from_socket(cls, sock: socket.socket, *, name: str = "") -> Client:
+        """A client over a connected stream socket (a socketpair end, say)."""
+        client = cls.__new__(cls)
+        client._start(sock, name)
+        return client
+
+    def _start(self, sock: socket.socket, name: str) -> None:
+        self._sock = sock
         self._decoder = ResponseDecoder()
         self._rbuf = memoryview(bytearray(RECV_SIZE))
         self._last_id = 0
@@ -107,13 +118,10 @@ class Client:
         self._cancelled: set[int] = set()       # stream ids we sent STREAM_CANCEL for
         self.api_version = 0
         self.server_version = ""
-        self._sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         try:
-            self._sock.settimeout(timeout)
-            self._sock.connect(path)
             self.hello(name)
         except BaseException:
-            self._sock.close()
+            sock.close()
             raise
 
     # -- lifecycle ----------------------------------------------------------
@@ -160,6 +168,8 @@ class Client:
 
     def hello(self, name: str = "") -> str:
         """Exchange HELLO; the daemon's version string (``VersionMismatch`` on EBADMSG)."""
+        if len(name.encode()) > wire.HELLO_NAME_MAX:
+            raise ValueError(f"client name longer than {wire.HELLO_NAME_MAX} bytes")
         try:
             reply = self.call(wire.HELLO, wire.HELLO_REQ.pack(wire.API_VERSION) + name.encode())
         except ApiCallError as exc:
@@ -184,13 +194,8 @@ class Client:
 
     def cancel(self, stream_id: int) -> int:
         """STREAM_CANCEL: 0, or ESRCH when no such stream is active."""
-        self._cancelled.add(stream_id)
-        try:
-            return self._cancel_status(self.send(wire.STREAM_CANCEL,
-                                                 wire.CANCEL_REQ.pack(stream_id)))
-        except ApiCallError:
-            self._cancelled.discard(stream_id)
-            raise
+        self._cancelled.add(stream_id)   # its ECANCELED terminator is then no error
+        return self._cancel_status(self.send(wire.STREAM_CANCEL, wire.CANCEL_REQ.pack(stream_id)))
 
     @overload
     def stream(self, req_type: int, payload: bytes = ..., *,
@@ -222,12 +227,6 @@ class Client:
             raise ConnectionClosed("the daemon closed the connection")
         self._decoder.feed(self._rbuf[:n])
 
-    def _next_frame(self) -> Response | None:
-        try:
-            return self._decoder.next_event()
-        except CodecError as exc:
-            raise ProtocolError(str(exc)) from None
-
     def _route(self, frame: Response) -> None:
         pending = self._pending.get(frame.for_id)
         if pending is not None:
@@ -240,7 +239,10 @@ class Client:
 
     def _pump(self) -> None:
         """Read one frame and route it, receiving first if none is buffered."""
-        frame = self._next_frame()
+        try:
+            frame = self._decoder.next_event()
+        except CodecError as exc:
+            raise ProtocolError(str(exc)) from None
         if frame is None:
             self._recv()
         else:
@@ -284,22 +286,18 @@ class Client:
         self._abandon(stream_id, stream=True)
 
 
+@dataclass(slots=True)
 class _StreamState:
     """What the record generator needs (it must not hold the ``Stream`` itself)."""
 
-    __slots__ = ("client", "sid", "request", "record", "size", "done", "status",
-                 "last_record")
-
-    def __init__(self, client: Client, sid: int, request: str,
-                 record: struct.Struct | None) -> None:
-        self.client = client
-        self.sid = sid
-        self.request = request
-        self.record = record
-        self.size = record.size if record is not None else 0   # 0: learn from 1st item
-        self.done = False
-        self.status: int | None = None
-        self.last_record: bytes | None = None
+    client: Client
+    sid: int
+    request: str
+    record: struct.Struct | None
+    size: int = 0                      # record size; 0 until the first raw item
+    done: bool = False                 # terminator read, or stream given up
+    status: int | None = None          # the terminator's status
+    last_record: bytes | None = None
 
 
 def _finish(st: _StreamState, frame: Response, *, closing: bool = False) -> None:
@@ -339,33 +337,27 @@ def _queued(st: _StreamState, frames: deque[Response]) -> list[Any]:
 
 def _batches(st: _StreamState) -> Generator[Iterator[Any], None, None]:
     """The stream's records, batch by batch, each decoded lazily from one run."""
+    client, decoder = st.client, st.client._decoder
+    frames = client._pending[st.sid].frames
     try:
-        yield from _runs(st)
+        while not st.done:
+            if frames:
+                batch = _queued(st, frames)
+                if batch:
+                    yield iter(batch)
+                continue
+            run = decoder.take_frames(st.sid, st.size) if st.size else b""
+            if not run:
+                client._pump()
+                continue
+            st.last_record = run[-st.size:]
+            yield iter_records(run, st.size) if st.record is None else \
+                iter_tuples(run, st.record)
     except Exception:
         if not st.done:   # timeout, lost connection, protocol error: give the stream up
             st.done = True
             _give_up(st)
         raise
-
-
-def _runs(st: _StreamState) -> Iterator[Iterator[Any]]:
-    client, decoder = st.client, st.client._decoder
-    frames = client._pending[st.sid].frames
-    while not st.done:
-        if frames:
-            batch = _queued(st, frames)
-            if batch:
-                yield iter(batch)
-            continue
-        run = decoder.take_frames(st.sid, st.size) if st.size else b""
-        if run:
-            st.last_record = run[-st.size:]
-            if st.record is None:
-                yield iter_records(run, st.size)
-            else:
-                yield iter_tuples(run, st.record)
-        else:
-            client._pump()
 
 
 def _give_up(st: _StreamState) -> None:
@@ -374,21 +366,6 @@ def _give_up(st: _StreamState) -> None:
         st.client._orphan(st.sid)
     except Exception:
         st.client._abandon(st.sid, stream=True)
-
-
-class _KeepAlive:
-    """An empty iterator that keeps a ``Stream`` alive while a loop runs over it."""
-
-    __slots__ = ("stream",)
-
-    def __init__(self, stream: Stream[Any]) -> None:
-        self.stream = stream
-
-    def __iter__(self) -> _KeepAlive:
-        return self
-
-    def __next__(self) -> Any:
-        raise StopIteration
 
 
 class Stream(Generic[T]):
@@ -401,7 +378,8 @@ class Stream(Generic[T]):
 
     def __init__(self, client: Client, sid: int, request: str,
                  record: struct.Struct | None) -> None:
-        self._st = _StreamState(client, sid, request, record)
+        self._st = _StreamState(client, sid, request, record,
+                                record.size if record is not None else 0)
         self._gen = _batches(self._st)
         self._items: Iterator[T] = chain.from_iterable(self._gen)
         self._mode = ""
@@ -409,7 +387,6 @@ class Stream(Generic[T]):
 
     @property
     def id(self) -> int:
-        """The stream request's id."""
         return self._st.sid
 
     @property
@@ -439,7 +416,9 @@ class Stream(Generic[T]):
 
     def __iter__(self) -> Iterator[T]:
         self._use("items")
-        return chain(self._items, _KeepAlive(self))
+        # The empty islice over (self,) keeps the stream alive while a loop runs
+        # over the chain, at no cost per item; the stream never holds the loop.
+        return cast(Iterator[T], chain(self._items, islice((self,), 0)))
 
     def __next__(self) -> T:
         self._use("items")
@@ -474,13 +453,11 @@ class Stream(Generic[T]):
         return self
 
     def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
-        if exc_type is None:
-            self.close()
-            return
         try:
             self.close()
         except (ClientError, OSError):
-            pass   # the exception already propagating says more
+            if exc_type is None:
+                raise   # else the exception already propagating says more
 
     def __del__(self) -> None:
         st = self._st

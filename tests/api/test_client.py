@@ -15,7 +15,7 @@ from api import wire
 from api.client import (
     ApiCallError, Client, ConnectionClosed, ProtocolError, VersionMismatch,
 )
-from api.codec import Oversized, RequestDecoder, encode_records, encode_response
+from api.codec import Oversized, Request, RequestDecoder, encode_records, encode_response
 
 ECHO, FAIL, DEFER, RAW, CLOSE = (0x10001, 0x10002, 0x10003, 0x10004, 0x10005)
 HIGH = 65536
@@ -228,6 +228,21 @@ def test_bad_hello_is_a_clear_error(tmp_path: Path) -> None:
         srv.stop()
 
 
+def test_from_socket_and_name_check(tmp_path: Path) -> None:
+    mine, theirs = socket.socketpair()
+    with theirs:
+        theirs.sendall(encode_response(1, 0, wire.HELLO_REQ.pack(1) + b"pair/2"))
+        with Client.from_socket(mine, name="n") as cli:
+            assert cli.server_version == "pair/2"
+        decoder = RequestDecoder()
+        decoder.feed(theirs.recv(100))
+        assert decoder.next_event() == Request(1, wire.HELLO, wire.HELLO_REQ.pack(1) + b"n")
+    mine, theirs = socket.socketpair()
+    with theirs, pytest.raises(ValueError, match="longer than 64"):
+        Client.from_socket(mine, name="x" * 65)
+    assert mine.fileno() < 0
+
+
 def test_protocol_violations(client: Client, server: FakeServer, tmp_path: Path) -> None:
     with pytest.raises(ProtocolError, match="not outstanding"):
         client.call(RAW, encode_response(4242, 0))
@@ -365,8 +380,8 @@ def test_garbage_collected_stream_is_cancelled(client: Client, server: FakeServe
     for _ in client.stream(wire.ROUTE4_LIST, list_req()):
         break
     server.wait_for(lambda: bool(cancels(server)))
-    assert client.call(ECHO, b"x") == b"x"
-    assert not client._pending
+    assert client.call(ECHO, b"x") == b"x"     # the stream's leftovers were dropped
+    assert not client._pending and not client._abandoned
 
 
 def test_explicit_cancel(client: Client, server: FakeServer) -> None:
