@@ -43,6 +43,8 @@ BytesLike = Union[bytes, bytearray, memoryview]
 
 _COMPACT_MIN = 1 << 16
 """Dead bytes at the front of a decoder buffer that justify moving the rest."""
+_GALLOP_FIRST = 8
+"""Frames in the first header probe of a bulk run (doubling after)."""
 
 
 class CodecError(Exception):
@@ -244,19 +246,27 @@ def iter_tuples(frames: bytes, record: struct.Struct) -> Iterator[tuple[Any, ...
 def _matching_prefix(buf: bytearray, pos: int, frame: int, total: int, header: bytes) -> int:
     """Frames in [0, total) from ``pos`` whose headers match, given frame 0 does.
 
-    Bisection over the unchecked range only: each probe checks [lo, mid), so
-    the bytes compared sum to O(total), and a mismatch anywhere is exact.
+    Galloping: frame 1 alone (a run of one is common between other frames),
+    then ranges of 8, 16, 32... frames until one holds a mismatch, then bisect
+    inside it.  A call returning k costs O(k) bytes compared however much is
+    buffered behind the run, so a buffer of runs broken by other frames is
+    still decoded in linear time; a mismatch anywhere is found exactly.
     """
-    lo, hi = 1, total
-    if lo == hi or _headers_match(buf, pos, frame, lo, hi, header):
-        return total
-    while hi - lo > 1:   # frames [0, lo) match; a mismatch lies in [lo, hi)
-        mid = (lo + hi) // 2
-        if _headers_match(buf, pos, frame, lo, mid, header):
-            lo = mid
-        else:
-            hi = mid
-    return lo
+    if total > 1 and HEADER.unpack_from(buf, pos + frame) != HEADER.unpack(header):
+        return 1
+    lo, step = min(total, 2), _GALLOP_FIRST   # frames [0, lo) match
+    while lo < total:
+        hi = min(total, lo + step)
+        if not _headers_match(buf, pos, frame, lo, hi, header):
+            while hi - lo > 1:            # a mismatch lies in [lo, hi)
+                mid = (lo + hi) // 2
+                if _headers_match(buf, pos, frame, lo, mid, header):
+                    lo = mid
+                else:
+                    hi = mid
+            return lo
+        lo, step = hi, 2 * step
+    return total
 
 
 def _headers_match(buf: bytearray, pos: int, frame: int, first: int, stop: int,

@@ -244,3 +244,17 @@ def test_bulk_path_equals_one_by_one(mix: tuple[int, list[Response]], cuts: list
             elif not bulk:
                 break
     assert got == frames and dec.buffered == 0
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.integers(0, 1500), st.integers(0, 11), st.integers(1, 255), st.booleans())
+def test_bulk_run_finds_any_single_bad_header_byte(k: int, byte: int, flip: int,
+                                                   tail: bool) -> None:
+    recs = [i.to_bytes(4, "little") * 3 for i in range(1500)]
+    data = bytearray(encode_records(9, recs, 12))
+    if k < len(recs):
+        data[k * 24 + byte] ^= flip       # frame k no longer has header (9, 0, 12)
+    dec = ResponseDecoder()
+    dec.feed(data if tail else data + b"\0")
+    assert dec.take_records(9, 12) == recs[:k]
+    assert dec.buffered == len(data) - 24 * k + (0 if tail else 1)
