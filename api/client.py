@@ -195,7 +195,12 @@ class Client:
     def cancel(self, stream_id: int) -> int:
         """STREAM_CANCEL: 0, or ESRCH when no such stream is active."""
         self._cancelled.add(stream_id)   # its ECANCELED terminator is then no error
-        return self._cancel_status(self.send(wire.STREAM_CANCEL, wire.CANCEL_REQ.pack(stream_id)))
+        try:
+            return self._cancel_status(self.send(wire.STREAM_CANCEL,
+                                                 wire.CANCEL_REQ.pack(stream_id)))
+        finally:
+            if stream_id not in self._pending:    # else the terminator clears it
+                self._cancelled.discard(stream_id)
 
     @overload
     def stream(self, req_type: int, payload: bytes = ..., *,

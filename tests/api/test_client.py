@@ -393,3 +393,4 @@ def test_explicit_cancel(client: Client, server: FakeServer) -> None:
     assert rest == [rec(i) for i in range(1, len(rest) + 1)]
     assert stream.status == wire.ECANCELED
     assert client.cancel(stream.id) == wire.ESRCH
+    assert client.cancel(12345) == wire.ESRCH and not client._cancelled
