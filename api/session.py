@@ -219,13 +219,13 @@ class Session:
         try:
             records = call_guarded(entry, stream.request_id,
                                    lambda: entry.next_batch(stream.state, self, stream.batch_limit))
+            if not records:
+                self._end_stream(stream, wire.OK)
+                self._close_if_finished()
+                return
             frames = call_guarded(entry, stream.request_id, lambda: stream.frame(records))
         except ApiError as err:
             self._end_stream(stream, err.status)
-            self._close_if_finished()
-            return
-        if not records:
-            self._end_stream(stream, wire.OK)
             self._close_if_finished()
             return
         stream.records += len(records)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import socket
+import threading
 
 from api import wire
 from tests.support.process import ServerProcess
@@ -79,8 +80,8 @@ def test_handler_exception_is_eio_and_logged(server: ServerProcess) -> None:
         items, status, _ = conn.drain_stream(78)
         assert (len(items), status) == (10, wire.EIO)
         assert conn.call(79, TEST_ECHO, b"alive").payload == b"alive"
-    wait_for(lambda: "TEST_CRASH on request id 77" in server.log(), what="log line")
-    assert "TEST_CRASH_STREAM on request id 78" in server.log()
+    wait_for(lambda: "TEST_CRASH failed on request id 77" in server.log(), what="log line")
+    assert "TEST_CRASH_STREAM failed on request id 78" in server.log()
 
 
 def test_truncated_frame_then_disconnect_leaves_server_serving(server: ServerProcess) -> None:
@@ -96,23 +97,21 @@ def test_truncated_frame_then_disconnect_leaves_server_serving(server: ServerPro
 def test_read_side_cap_bounds_output_of_a_client_that_does_not_read(
         server: ServerProcess) -> None:
     big = b"z" * 100_000
+    count = 40   # 4 MB of replies asked for, 4x the cap
     with RawClient(server.path) as greedy, RawClient(server.path) as observer:
-        greedy.sock.setblocking(False)
-        sent = 0
-        pipelined = request(0, TEST_ECHO, big) * 40   # 4 MB of replies asked for
-        try:
-            while sent < len(pipelined):
-                sent += greedy.sock.send(pipelined[sent:sent + 65536])
-        except BlockingIOError:
-            pass  # the server stopped reading us: the point of the test
-        greedy.sock.setblocking(True)
+        pipelined = request(0, TEST_ECHO, big) * count
+        sender = threading.Thread(target=greedy.sock.sendall, args=(pipelined,))
+        sender.start()   # blocks once the server stops reading us
 
         def buffered() -> int:
             return int(json.loads(observer.call(5, wire.STATS).payload)
                        ["output_buffered_bytes"])
 
-        wait_for(lambda: buffered() > wire.DEFAULT_OUTPUT_CAP // 2, what="output queued")
-        assert buffered() <= wire.DEFAULT_OUTPUT_CAP + wire.HEADER_SIZE + len(big)
-        greedy.sock.sendall(pipelined[sent:])
-        replies = [greedy.frame() for _ in range(40)]
+        wait_for(lambda: buffered() > wire.DEFAULT_OUTPUT_CAP, what="output past the cap")
+        for _ in range(20):
+            assert buffered() <= wire.DEFAULT_OUTPUT_CAP + wire.HEADER_SIZE + len(big)
+        assert sender.is_alive(), "the server kept reading a client past its cap"
+        replies = [greedy.frame() for _ in range(count)]   # reading lets it resume
+        sender.join(10)
+        assert not sender.is_alive()
         assert all(f.payload == big for f in replies)

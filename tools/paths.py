@@ -1,0 +1,20 @@
+"""Where the daemon's socket lives when nobody says: shared by reactord and reactorctl."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+
+
+def default_socket_path() -> str:
+    """``$REACTORD_SOCKET``, else ``/run/reactord.sock`` as root, else
+    ``$XDG_RUNTIME_DIR/reactord.sock``, else a per-user path in the temp dir."""
+    explicit = os.environ.get("REACTORD_SOCKET")
+    if explicit:
+        return explicit
+    if os.geteuid() == 0:
+        return "/run/reactord.sock"
+    runtime = os.environ.get("XDG_RUNTIME_DIR")
+    if runtime:
+        return os.path.join(runtime, "reactord.sock")
+    return os.path.join(tempfile.gettempdir(), f"reactord-{os.getuid()}.sock")

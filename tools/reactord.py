@@ -1,0 +1,134 @@
+"""reactord: the control-plane daemon.
+
+The concept: the process around the server.  It parses the command line into a
+``ServerConfig``, binds the API socket (refusing a live daemon, replacing a
+stale socket file, never following a symlink), builds the tables and their
+handlers, and runs the reactor until SIGTERM or SIGINT.
+
+Shutdown order (wire-v1 section 5): stop accepting and reading, end streams
+with ESHUTDOWN after their queued records, flush for at most 5 s, close every
+connection, remove the socket file, exit 0.
+
+Logs go to stderr, one line each: start (socket and limits), client connect
+and disconnect (pid and uid from SO_PEERCRED), stream ends (type, records,
+status, duration) and errors with their context.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import signal
+import sys
+import time
+from typing import Sequence
+
+from api import wire
+from api.config import ServerConfig
+from api.registry import Registry
+from api.server import Server
+from reactor import Reactor
+from reactor.unix import listen_unix
+from tables.handlers import Tables, register_tables
+from tools.paths import default_socket_path
+
+log = logging.getLogger("reactord")
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="reactord", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--socket", default=None,
+                        help="API socket path (default: $REACTORD_SOCKET, /run/reactord.sock "
+                             "as root, $XDG_RUNTIME_DIR/reactord.sock, or a per-user temp path)")
+    parser.add_argument("--socket-mode", default="0660", type=lambda s: int(s, 8),
+                        help="permissions of the socket file, octal (default 0660)")
+    parser.add_argument("--write-high", type=int, default=wire.DEFAULT_WRITE_HIGH,
+                        help="pause a stream above this many queued bytes (default %(default)s)")
+    parser.add_argument("--write-low", type=int, default=wire.DEFAULT_WRITE_LOW,
+                        help="resume it at or below this many (default %(default)s)")
+    parser.add_argument("--output-cap", type=int, default=wire.DEFAULT_OUTPUT_CAP,
+                        help="stop reading a client whose output exceeds this (default "
+                             "%(default)s)")
+    parser.add_argument("--max-clients", type=int, default=1024,
+                        help="connections beyond this are closed at once (default %(default)s)")
+    parser.add_argument("--stall-timeout", type=float, default=300.0,
+                        help="close a connection whose output makes no progress for this "
+                             "many seconds; 0 disables (default %(default)s)")
+    parser.add_argument("--idle-timeout", type=float, default=0.0,
+                        help="close a connection with nothing pending after this many "
+                             "silent seconds; 0 disables (default)")
+    parser.add_argument("--log-level", default="info",
+                        choices=["debug", "info", "warning", "error"])
+    parser.add_argument("--preload-fullview", type=int, default=0, metavar="N",
+                        help="load a synthetic full view of N IPv4 routes at start")
+    return parser.parse_args(argv)
+
+
+def build_config(args: argparse.Namespace) -> ServerConfig:
+    config = ServerConfig(write_high=args.write_high, write_low=args.write_low,
+                          output_cap=args.output_cap, max_clients=args.max_clients,
+                          stall_timeout=args.stall_timeout, idle_timeout=args.idle_timeout)
+    config.validate()
+    return config
+
+
+def preload(tables: Tables, routes4: int) -> None:
+    from tools.fullview import preload_fullview
+    started = time.monotonic()
+    preload_fullview(tables, routes4)
+    log.info("preloaded a synthetic full view: %d IPv4 routes in %.2f s", routes4,
+             time.monotonic() - started)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    logging.basicConfig(level=args.log_level.upper(), stream=sys.stderr,
+                        format="reactord: %(levelname)s: %(message)s")
+    path = args.socket or default_socket_path()
+    try:
+        config = build_config(args)
+        sock = listen_unix(path, mode=args.socket_mode)
+    except (ValueError, OSError) as err:
+        log.error("cannot start: %s", err)
+        return 1
+    inode = os.stat(path).st_ino
+    reactor = Reactor()
+    registry = Registry()
+    tables = Tables.create()
+    register_tables(registry, tables)
+    if args.preload_fullview:
+        preload(tables, args.preload_fullview)
+    server = Server(reactor, registry, config)
+    server.listen(sock)
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        reactor.add_signal(signum, lambda signum: begin_shutdown(server, reactor, signum))
+    log.info("listening on %s (mode %o): write_high %d, write_low %d, output_cap %d, "
+             "max_clients %d, stall_timeout %gs, idle_timeout %gs", path, args.socket_mode,
+             config.write_high, config.write_low, config.output_cap, config.max_clients,
+             config.stall_timeout, config.idle_timeout)
+    try:
+        reactor.run()
+    finally:
+        reactor.close()
+        remove_socket_file(path, inode)
+    log.info("stopped")
+    return 0
+
+
+def begin_shutdown(server: Server, reactor: Reactor, signum: int) -> None:
+    log.info("%s received", signal.Signals(signum).name)
+    server.shutdown(reactor.stop)
+
+
+def remove_socket_file(path: str, inode: int) -> None:
+    """Unlink our socket file, unless another process has replaced it since."""
+    try:
+        if os.lstat(path).st_ino == inode:
+            os.unlink(path)
+    except FileNotFoundError:
+        pass
+
+
+if __name__ == "__main__":
+    sys.exit(main())
