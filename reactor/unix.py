@@ -1,0 +1,121 @@
+"""UNIX-domain socket helpers: the project's rule is that only reactor/ touches
+sockets, so the daemon's listening socket and peer credentials live here.
+
+The concept: ``listen_unix`` owns a filesystem path safely.
+Invariants of ``listen_unix``:
+- it never follows a symlink at the path: the path is examined with
+  ``lstat``; a symlink or any non-socket file is refused (``UnsafeSocketPath``);
+- an existing socket file is probed with ``connect()``: if a server answers
+  (or its backlog is full) the call refuses (``SocketInUse``); if the connect
+  is refused the file is stale and is replaced;
+- the socket file is created with exactly ``mode``: ``bind`` runs under a
+  umask derived from ``mode`` (a ``chmod`` by path after ``bind`` could be
+  redirected through a symlink swapped in meanwhile); a final ``chmod`` runs
+  only if something like a default ACL changed the bits, after an ``lstat``
+  check that the path is still a socket.  The umask is process-wide: call it
+  before starting threads.
+
+``peer_credentials`` reads SO_PEERCRED (Linux): (pid, uid, gid) of the process
+that connected (for a socketpair: that created it).  On a socket with no peer
+the kernel answers (0, -1, -1); where SO_PEERCRED does not exist it raises
+``OSError(ENOTSUP)``.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import socket
+import stat
+import struct
+
+_UCRED = struct.Struct("3i")
+
+
+class SocketInUse(OSError):
+    """A live server already answers on the path."""
+
+
+class UnsafeSocketPath(OSError):
+    """The path is a symlink or a file that is not a socket."""
+
+
+def peer_credentials(sock: socket.socket) -> tuple[int, int, int]:
+    """(pid, uid, gid) of the peer of a connected AF_UNIX socket."""
+    option = getattr(socket, "SO_PEERCRED", None)
+    if option is None:
+        raise OSError(errno.ENOTSUP, "SO_PEERCRED is not supported on this platform")
+    pid, uid, gid = _UCRED.unpack(sock.getsockopt(socket.SOL_SOCKET, option, _UCRED.size))
+    return pid, uid, gid
+
+
+def listen_unix(path: str, *, mode: int = 0o660, backlog: int = 128) -> socket.socket:
+    """A blocking AF_UNIX stream socket bound at ``path`` (file mode ``mode``)
+    and listening; see the module docstring for the refusals."""
+    _clear_stale_socket(path)
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        old_umask = os.umask(~mode & 0o777)
+        try:
+            sock.bind(path)
+        finally:
+            os.umask(old_umask)
+        _ensure_mode(path, mode)
+        sock.listen(backlog)
+    except BaseException:
+        sock.close()
+        raise
+    return sock
+
+
+def connect_unix(path: str, timeout: float | None = None) -> socket.socket:
+    """A blocking client socket connected to ``path`` (``timeout`` applies to
+    every later operation too, as ``settimeout`` does)."""
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        sock.settimeout(timeout)
+        sock.connect(path)
+    except BaseException:
+        sock.close()
+        raise
+    return sock
+
+
+def _clear_stale_socket(path: str) -> None:
+    try:
+        st = os.lstat(path)
+    except FileNotFoundError:
+        return
+    if stat.S_ISLNK(st.st_mode):
+        raise UnsafeSocketPath(errno.ELOOP, "refusing to listen through a symbolic link", path)
+    if not stat.S_ISSOCK(st.st_mode):
+        raise UnsafeSocketPath(errno.EEXIST, "exists and is not a socket", path)
+    if _server_answers(path):
+        raise SocketInUse(errno.EADDRINUSE, "a server is already listening there", path)
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass  # gone meanwhile: fine, bind will create it
+
+
+def _server_answers(path: str) -> bool:
+    """True if a connect() to ``path`` reaches a listening socket."""
+    probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    probe.setblocking(False)
+    try:
+        probe.connect(path)
+    except (ConnectionRefusedError, FileNotFoundError):
+        return False
+    except BlockingIOError:
+        return True  # EAGAIN: a listener exists, its backlog is full
+    finally:
+        probe.close()
+    return True
+
+
+def _ensure_mode(path: str, mode: int) -> None:
+    st = os.lstat(path)
+    if not stat.S_ISSOCK(st.st_mode):
+        raise UnsafeSocketPath(errno.EEXIST, "replaced while binding", path)
+    if stat.S_IMODE(st.st_mode) != mode:
+        os.chmod(path, mode)
