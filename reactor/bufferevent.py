@@ -24,7 +24,15 @@ Invariants:
   with data only ``touch()``es it (``timers.ActivityTimeout``: no heap churn
   per system call);
 - ``_out_len`` is the running byte count of the output (never a sum);
-  a partially sent head chunk is a memoryview past the sent bytes.
+  a partially sent head chunk is a memoryview past the sent bytes;
+- ``_tail`` is None or the last output chunk, a bytearray shorter than 64 KiB
+  that small writes may extend (never one a memoryview exports): so
+  ``_tail is not None`` implies an open BufferEvent with queued output;
+- ``write_full`` is a plain attribute (read it, never assign it: producers
+  test it once per message) kept equal to ``0 < write high < len(output)`` by
+  ``_refresh_output_state``, which runs after every change of the output or
+  the write watermarks; the per-message write path calls it only when the
+  output reaches ``_refresh_at`` (the tail is full or write high is crossed).
 
 Bounds: the input never exceeds read high (with high 0 it is bounded only by
 the application's reading).  The output is unbounded by design: ``write()``
@@ -53,6 +61,7 @@ import errno
 import itertools
 import logging
 import socket
+import sys
 from selectors import EVENT_READ, EVENT_WRITE
 from typing import Callable, Optional, TypeAlias
 
@@ -74,6 +83,7 @@ SENDMSG_MAX_CHUNKS = 512
 COALESCE_BELOW = 4096       # writes shorter than this are copied into the tail
 COALESCE_TAIL_MAX = 65536   # a coalescing tail grows to at most this (+ one write)
 _MSG_NOSIGNAL: int = getattr(socket, "MSG_NOSIGNAL", 0)
+_NEVER = sys.maxsize
 
 ReadCallback: TypeAlias = Optional[Callable[["BufferEvent"], object]]
 WriteCallback: TypeAlias = Optional[Callable[["BufferEvent"], object]]
@@ -112,7 +122,7 @@ class BufferEvent:
     __slots__ = ("_base", "_selector", "_sock", "_fd", "_send", "_sendmsg",
                  "_recv", "_on_read", "_on_write", "_on_event", "_enabled", "_registered",
                  "_read_low", "_read_high", "_write_low", "_write_high", "_inbuf", "_out",
-                 "_out_len", "_closed", "_error", "_read_timeout", "_write_timeout",
+                 "_out_len", "_tail", "_refresh_at", "write_full", "_closed", "_error", "_read_timeout", "_write_timeout",
                  "_deferred_scheduled", "_deferred_write", "_deferred_events",
                  "_io", "_deferred_cb", "_input_view", "_output_view")
 
@@ -139,6 +149,9 @@ class BufferEvent:
         self._inbuf = bytearray()
         self._out: collections.deque[_Chunk] = collections.deque()
         self._out_len = 0
+        self._tail: bytearray | None = None
+        self._refresh_at = 0
+        self.write_full = False
         self._closed = False
         self._error: int | None = None
         self._read_timeout = ActivityTimeout(base.call_at, base.clock, self._read_timed_out)
@@ -178,6 +191,7 @@ class BufferEvent:
             self._read_low, self._read_high = low, high
         if events & EV_WRITE:
             self._write_low, self._write_high = low, high
+            self._refresh_output_state()
         if not self._closed:
             self._update_interest()
 
@@ -201,11 +215,6 @@ class BufferEvent:
         return self._output_view
 
     @property
-    def write_full(self) -> bool:
-        """True while write high > 0 and the output holds more than write high."""
-        return 0 < self._write_high < self._out_len
-
-    @property
     def error(self) -> int | None:
         """The errno of the error last reported to on_event, else None."""
         return self._error
@@ -225,6 +234,20 @@ class BufferEvent:
 
     def write(self, data: bytes | bytearray | memoryview) -> None:
         """Append a copy of ``data`` to the output; never blocks, never refuses."""
+        tail = self._tail
+        if tail is not None and type(data) is bytes:
+            size = len(data)
+            if size < COALESCE_BELOW:  # the per-message fast path
+                tail += data
+                queued = self._out_len + size
+                self._out_len = queued
+                if queued >= self._refresh_at:
+                    self._refresh_output_state()
+                return
+        self._write_chunk(data)
+        self._refresh_output_state()
+
+    def _write_chunk(self, data: bytes | bytearray | memoryview) -> None:
         if self._closed:
             return
         if type(data) is not bytes:
@@ -234,15 +257,12 @@ class BufferEvent:
             return
         if self._out_len:
             self._out_len += size
-            out = self._out
             if size < COALESCE_BELOW:
-                tail = out[-1]
-                if type(tail) is bytearray and len(tail) < COALESCE_TAIL_MAX:
-                    tail += data
-                else:
-                    out.append(bytearray(data))
+                self._tail = tail = bytearray(data)
+                self._out.append(tail)
             else:
-                out.append(data)
+                self._tail = None
+                self._out.append(data)
         elif self._enabled & EV_WRITE:
             self._write_first(data, size)
         else:
@@ -283,10 +303,28 @@ class BufferEvent:
         self._enabled = 0
         self._out.clear()
         self._out_len = 0
+        self._tail = None
+        self.write_full = False
         self._inbuf.clear()
         self._deferred_events.clear()
         self._on_read = self._on_write = self._on_event = None
         self._sock.close()
+
+    def _refresh_output_state(self) -> None:
+        """Recompute ``write_full``, close a full tail, set ``_refresh_at``."""
+        queued = self._out_len
+        high = self._write_high
+        full = self.write_full = 0 < high < queued
+        refresh_at = _NEVER
+        tail = self._tail
+        if tail is not None:
+            if len(tail) >= COALESCE_TAIL_MAX:
+                self._tail = None
+            else:
+                refresh_at = queued + COALESCE_TAIL_MAX - len(tail)
+        if high and not full and high < refresh_at:
+            refresh_at = high + 1
+        self._refresh_at = refresh_at
 
     # -- interest and timers --------------------------------------------------
 
@@ -393,7 +431,9 @@ class BufferEvent:
             self._consume_output(sent)
         else:
             out.clear()
+            self._tail = None
             self._update_interest()
+        self._refresh_output_state()
         if sent and self._write_timeout.timeout is not None:
             self._write_timeout.touch()
         if before > self._write_low >= after:
@@ -410,8 +450,12 @@ class BufferEvent:
             head = out[0]
             size = len(head)
             if sent < size:
+                if head is self._tail:
+                    self._tail = None  # a memoryview will export it: no more resizing
                 out[0] = (head if type(head) is memoryview else memoryview(head))[sent:]
                 return
+            if head is self._tail:
+                self._tail = None
             out.popleft()
             sent -= size
 
@@ -434,6 +478,7 @@ class BufferEvent:
             self._out.append(memoryview(data)[sent:] if sent else data)
             self._out_len = size - sent
             self._update_interest()
+            self._refresh_output_state()
         if size > self._write_low >= size - sent and self._on_write is not None:
             self._deferred_write = True
             self._schedule_deferred()
