@@ -1,0 +1,118 @@
+"""reactor.unix: listen_unix's refusals and replacements, peer credentials."""
+
+from __future__ import annotations
+
+import os
+import socket
+import stat
+from pathlib import Path
+
+import pytest
+
+from reactor.unix import (SocketInUse, UnsafeSocketPath, connect_unix, listen_unix,
+                          peer_credentials)
+
+
+def test_listen_unix_binds_with_the_mode_and_listens(tmp_path: Path) -> None:
+    path = tmp_path / "api.sock"
+    server = listen_unix(str(path), mode=0o600)
+    try:
+        st = os.lstat(path)
+        assert stat.S_ISSOCK(st.st_mode) and stat.S_IMODE(st.st_mode) == 0o600
+        client = connect_unix(str(path), timeout=5.0)
+        conn, _ = server.accept()
+        client.sendall(b"hi")
+        assert conn.recv(2) == b"hi"
+        conn.close()
+        client.close()
+    finally:
+        server.close()
+
+
+def test_listen_unix_default_mode_is_0660(tmp_path: Path) -> None:
+    path = tmp_path / "api.sock"
+    server = listen_unix(str(path))
+    assert stat.S_IMODE(os.lstat(path).st_mode) == 0o660
+    server.close()
+
+
+def test_listen_unix_refuses_when_a_live_server_answers(tmp_path: Path) -> None:
+    path = tmp_path / "api.sock"
+    live = listen_unix(str(path))
+    try:
+        with pytest.raises(SocketInUse):
+            listen_unix(str(path))
+        assert stat.S_ISSOCK(os.lstat(path).st_mode)  # left in place
+    finally:
+        live.close()
+
+
+def test_listen_unix_replaces_a_stale_socket_file(tmp_path: Path) -> None:
+    path = tmp_path / "api.sock"
+    stale = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    stale.bind(str(path))
+    stale.close()  # the file stays, nobody listens: connect() is refused
+    server = listen_unix(str(path))
+    try:
+        client = connect_unix(str(path), timeout=5.0)
+        client.close()
+    finally:
+        server.close()
+
+
+def test_listen_unix_never_follows_a_symlink(tmp_path: Path) -> None:
+    target = tmp_path / "target"
+    target.write_text("precious")
+    os.chmod(target, 0o644)
+    link = tmp_path / "api.sock"
+    link.symlink_to(target)
+    with pytest.raises(UnsafeSocketPath):
+        listen_unix(str(link), mode=0o666)
+    assert link.is_symlink() and target.read_text() == "precious"
+    assert stat.S_IMODE(os.stat(target).st_mode) == 0o644
+
+
+def test_listen_unix_refuses_a_dangling_symlink(tmp_path: Path) -> None:
+    link = tmp_path / "api.sock"
+    link.symlink_to(tmp_path / "elsewhere.sock")
+    with pytest.raises(UnsafeSocketPath):
+        listen_unix(str(link))
+    assert not (tmp_path / "elsewhere.sock").exists()
+
+
+def test_listen_unix_refuses_a_file_that_is_not_a_socket(tmp_path: Path) -> None:
+    path = tmp_path / "api.sock"
+    path.write_text("not a socket")
+    with pytest.raises(UnsafeSocketPath):
+        listen_unix(str(path))
+    assert path.read_text() == "not a socket"
+
+
+def test_refusals_are_os_errors(tmp_path: Path) -> None:
+    assert issubclass(SocketInUse, OSError) and issubclass(UnsafeSocketPath, OSError)
+
+
+def test_peer_credentials_of_a_socketpair_are_ours() -> None:
+    a, b = socket.socketpair()
+    try:
+        assert peer_credentials(a) == (os.getpid(), os.getuid(), os.getgid())
+    finally:
+        a.close()
+        b.close()
+
+
+def test_peer_credentials_of_an_accepted_connection(tmp_path: Path) -> None:
+    path = tmp_path / "api.sock"
+    server = listen_unix(str(path))
+    client = connect_unix(str(path), timeout=5.0)
+    conn, _ = server.accept()
+    try:
+        assert peer_credentials(conn) == (os.getpid(), os.getuid(), os.getgid())
+    finally:
+        for sock in (conn, client, server):
+            sock.close()
+
+
+def test_connect_unix_to_nothing_raises(tmp_path: Path) -> None:
+    with pytest.raises(FileNotFoundError):
+        connect_unix(str(tmp_path / "absent.sock"), timeout=1.0)
