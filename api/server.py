@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import logging
 import socket
-import time
 from typing import Any, Callable
 
 from api import builtin, wire
@@ -39,7 +38,7 @@ VERSION = "reactord 0.1.0"
 class Server:
     def __init__(self, reactor: Reactor, registry: Registry,
                  config: ServerConfig | None = None, *,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] | None = None) -> None:
         self.config = config or ServerConfig()
         self.config.validate()
         self.registry = registry
@@ -47,8 +46,8 @@ class Server:
         self.sessions: dict[int, Session] = {}
         self.items_streamed = 0
         self._reactor = reactor
-        self._clock = clock
-        self._started = clock()
+        self._clock = clock or reactor.clock
+        self._started = self._clock()
         self._next_client_id = 1
         self._listener: Listener | None = None
         self._shutting_down = False
