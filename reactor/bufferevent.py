@@ -58,6 +58,7 @@ from __future__ import annotations
 
 import collections
 import errno
+import functools
 import itertools
 import logging
 import socket
@@ -104,13 +105,10 @@ class _InputLength:
         return len(self._bev._inbuf)
 
 
-class _OutputLength:
+class _OutputLength(_InputLength):
     """``bev.output``: ``len()`` is the number of bytes not yet sent."""
 
-    __slots__ = ("_bev",)
-
-    def __init__(self, bev: BufferEvent) -> None:
-        self._bev = bev
+    __slots__ = ()
 
     def __len__(self) -> int:
         return self._bev._out_len
@@ -119,12 +117,12 @@ class _OutputLength:
 class BufferEvent:
     """Owns a connected socket; see the module docstring."""
 
-    __slots__ = ("_base", "_selector", "_sock", "_fd", "_send", "_sendmsg",
-                 "_recv", "_on_read", "_on_write", "_on_event", "_enabled", "_registered",
+    __slots__ = ("_base", "_selector", "_sock", "_fd", "_send", "_sendmsg", "_recv",
+                 "_on_read", "_on_write", "_on_event", "_enabled", "_registered",
                  "_read_low", "_read_high", "_write_low", "_write_high", "_inbuf", "_out",
-                 "_out_len", "_tail", "_refresh_at", "write_full", "_closed", "_error", "_read_timeout", "_write_timeout",
-                 "_deferred_scheduled", "_deferred_write", "_deferred_events",
-                 "_io", "_deferred_cb", "_input_view", "_output_view")
+                 "_out_len", "_tail", "_refresh_at", "write_full", "_closed", "_error",
+                 "_read_timeout", "_write_timeout", "_deferred_scheduled", "_deferred_write",
+                 "_deferred_events", "_io", "_deferred_cb", "_input_view", "_output_view")
 
     def __init__(self, base: Reactor, sock: socket.socket) -> None:
         if sock.fileno() < 0:
@@ -154,8 +152,10 @@ class BufferEvent:
         self.write_full = False
         self._closed = False
         self._error: int | None = None
-        self._read_timeout = ActivityTimeout(base.call_at, base.clock, self._read_timed_out)
-        self._write_timeout = ActivityTimeout(base.call_at, base.clock, self._write_timed_out)
+        self._read_timeout = ActivityTimeout(base.call_at, base.clock, functools.partial(
+            self._timed_out, EV_READ, BEV_EVENT_READING | BEV_EVENT_TIMEOUT))
+        self._write_timeout = ActivityTimeout(base.call_at, base.clock, functools.partial(
+            self._timed_out, EV_WRITE, BEV_EVENT_WRITING | BEV_EVENT_TIMEOUT))
         self._deferred_scheduled = False
         self._deferred_write = False
         self._deferred_events: list[int] = []
@@ -201,8 +201,8 @@ class BufferEvent:
             raise ValueError("timeouts are positive seconds or None")
         self._read_timeout.timeout, self._write_timeout.timeout = read, write
         if not self._closed:
-            self._run_timeout(self._read_timeout, bool(self._registered & EVENT_READ))
-            self._run_timeout(self._write_timeout, bool(self._registered & EVENT_WRITE))
+            self._read_timeout.run(bool(self._registered & EVENT_READ))
+            self._write_timeout.run(bool(self._registered & EVENT_WRITE))
 
     # -- state -----------------------------------------------------------------
 
@@ -347,26 +347,14 @@ class BufferEvent:
         self._registered = want
         changed = want ^ have
         if changed & EVENT_READ and self._read_timeout.timeout is not None:
-            self._run_timeout(self._read_timeout, bool(want & EVENT_READ))
+            self._read_timeout.run(bool(want & EVENT_READ))
         if changed & EVENT_WRITE and self._write_timeout.timeout is not None:
-            self._run_timeout(self._write_timeout, bool(want & EVENT_WRITE))
+            self._write_timeout.run(bool(want & EVENT_WRITE))
 
-    @staticmethod
-    def _run_timeout(timeout: ActivityTimeout, running: bool) -> None:
-        if running:
-            timeout.start()
-        else:
-            timeout.stop()
-
-    def _read_timed_out(self) -> None:
-        self._enabled &= ~EV_READ
+    def _timed_out(self, direction: int, what: int) -> None:
+        self._enabled &= ~direction
         self._update_interest()
-        self._emit(BEV_EVENT_READING | BEV_EVENT_TIMEOUT)
-
-    def _write_timed_out(self) -> None:
-        self._enabled &= ~EV_WRITE
-        self._update_interest()
-        self._emit(BEV_EVENT_WRITING | BEV_EVENT_TIMEOUT)
+        self._emit(what)
 
     # -- the loop's side -------------------------------------------------------
 
@@ -478,7 +466,6 @@ class BufferEvent:
             self._out.append(memoryview(data)[sent:] if sent else data)
             self._out_len = size - sent
             self._update_interest()
-            self._refresh_output_state()
         if size > self._write_low >= size - sent and self._on_write is not None:
             self._deferred_write = True
             self._schedule_deferred()

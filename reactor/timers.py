@@ -154,6 +154,13 @@ class ActivityTimeout:
             self._since = now = self._clock()
             self._timer = self._schedule_at(now + self.timeout, self._fire_cb)
 
+    def run(self, running: bool) -> None:
+        """``start()`` if ``running`` else ``stop()``."""
+        if running:
+            self.start()
+        else:
+            self.stop()
+
     def stop(self) -> None:
         if self._timer is not None:
             self._timer.cancel()
