@@ -26,9 +26,19 @@ names the signal; ``fn(signum)`` then runs in the loop's I/O step.  Repeated
 signals arriving before a pass coalesce into one call.  ``close()`` restores
 the previous wakeup fd and every disposition it replaced.
 
-Choices where the spec is silent: ``run_once`` counts signal handlers as
-something that could wake it (so ``run_once()`` with only handlers waits for a
-signal); ``close()`` inside a pass raises RuntimeError; ``call_at`` is an extra.
+Choices where the spec is silent:
+- ``run_once`` counts signal handlers as something that could wake it (so
+  ``run_once()`` with only handlers waits for a signal);
+- ``close()`` inside a pass raises RuntimeError; after ``close()`` ``run`` and
+  ``run_once`` raise RuntimeError and anything still scheduled never runs;
+  BufferEvents and Listeners keep their sockets until they are closed;
+- a ``BaseException`` leaving a pass drops the rest of that pass's due timers
+  (they never fire); queued ``call_soon`` callbacks stay queued;
+- only one Reactor at a time should own signals: the wakeup fd is per process;
+- all calls come from the loop's thread (``add_signal``: the main thread).
+
+Extras: ``call_at(deadline, fn, *args)``, the ``selector``, ``clock`` and
+``closed`` properties, ``remove_signal`` returns whether a handler was removed.
 """
 
 from __future__ import annotations

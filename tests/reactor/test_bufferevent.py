@@ -295,3 +295,17 @@ def test_write_full_while_write_high_is_set_and_output_above_it(
     bev.set_watermark(EV_WRITE, 0, 0)
     states.append(bev.write_full)
     assert states == [False, False, True, False]
+
+
+def test_small_writes_coalesce_into_bounded_chunks(
+        pair: tuple[BufferEvent, socket.socket]) -> None:
+    bev, _peer = pair
+    bev.write(b"first")  # EV_WRITE disabled: everything queues
+    for _ in range(10_000):
+        bev.write(b"m" * 48)
+    bev.write(b"b" * 100_000)  # large writes are kept as they are
+    bev.write(bytearray(b"tail"))
+    sizes = [len(chunk) for chunk in bev._out]
+    assert sum(sizes) == len(bev.output) == 5 + 480_000 + 100_000 + 4
+    assert len(sizes) < 15
+    assert max(size for size in sizes if size != 100_000) <= 65536 + 4096

@@ -143,6 +143,18 @@ def test_close_inside_on_read_skips_the_write_half_of_the_same_readiness(
     assert drain(peer) == b""
 
 
+def test_disable_write_inside_on_read_holds_the_output_of_the_same_readiness(
+        reactor: Reactor, pair: tuple[BufferEvent, socket.socket]) -> None:
+    bev, peer = pair
+    bev.set_callbacks(lambda b: b.disable(EV_WRITE), None, None)
+    bev.write(b"held back")
+    peer.sendall(b"ready to read")
+    bev.enable(EV_READ | EV_WRITE)  # readable and writable in the same select
+    run_until(reactor, lambda: not bev.enabled & EV_WRITE)
+    run_passes(reactor, 2, 0.01)
+    assert drain(peer) == b"" and len(bev.output) == 9
+
+
 def test_close_inside_on_write_stops_everything(
         reactor: Reactor, pair: tuple[BufferEvent, socket.socket]) -> None:
     bev, peer = pair

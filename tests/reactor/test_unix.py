@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import socket
 import stat
@@ -66,8 +67,9 @@ def test_listen_unix_never_follows_a_symlink(tmp_path: Path) -> None:
     os.chmod(target, 0o644)
     link = tmp_path / "api.sock"
     link.symlink_to(target)
-    with pytest.raises(UnsafeSocketPath):
+    with pytest.raises(UnsafeSocketPath) as refused:
         listen_unix(str(link), mode=0o666)
+    assert refused.value.errno == errno.ELOOP  # refused as a link, not as a plain file
     assert link.is_symlink() and target.read_text() == "precious"
     assert stat.S_IMODE(os.stat(target).st_mode) == 0o644
 
@@ -78,6 +80,18 @@ def test_listen_unix_refuses_a_dangling_symlink(tmp_path: Path) -> None:
     with pytest.raises(UnsafeSocketPath):
         listen_unix(str(link))
     assert not (tmp_path / "elsewhere.sock").exists()
+
+
+def test_listen_unix_refuses_a_symlink_to_a_live_socket(tmp_path: Path) -> None:
+    real = tmp_path / "real.sock"
+    live = listen_unix(str(real))
+    link = tmp_path / "api.sock"
+    link.symlink_to(real)
+    try:
+        with pytest.raises(UnsafeSocketPath):
+            listen_unix(str(link))
+    finally:
+        live.close()
 
 
 def test_listen_unix_refuses_a_file_that_is_not_a_socket(tmp_path: Path) -> None:
