@@ -1,0 +1,192 @@
+"""The table requests (ADD, DEL, GET, LIST, FLUSH) bound to the registry.
+
+The concept: ``Tables`` holds the five tables; ``register_tables`` registers,
+for each module, one handler per request of wire-v1 §7 and one STATS figure
+per table.  The handlers check what belongs to the payload as a whole and
+leave the records to the tables:
+
+1. minimum length: declared at registration, answered EMSGSIZE by the
+   registry before a handler runs (``4 + R`` for ADD/DEL, ``list_min_size(R)``
+   for LIST, 4 / 8 / 20 for the GETs, 4 for FLUSH);
+2. any other invalid length (partial record, extra bytes): EINVAL;
+3. unknown flag bits: EINVAL;
+4. the records, in request order, all validated before anything is applied
+   (the tables raise ``TableError``, turned into ``ApiError`` here).
+
+A LIST's ``init`` validates and builds a ``KeyCursor`` and has no side effect
+(the server may drop it and answer EBUSY); ``next_batch`` steps it and ends
+the stream with EXFULL when max_count records were sent and more exist.
+
+This is the only module of ``tables`` that imports ``api.registry``.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Protocol
+
+from api import wire
+from api.registry import ApiError, Context, OneShotHandler, Registry, list_min_size
+from tables.conntrack import ConntrackTable
+from tables.fdb import FdbTable
+from tables.keyed import KeyCursor, TableError
+from tables.nexthop import NexthopTable
+from tables.route import RouteTable
+
+_FLAGS = wire.BULK_FLAGS.size
+_NH_ID_SIZE = 4
+
+
+@dataclass(frozen=True, slots=True)
+class Tables:
+    """The daemon's five tables (route4 and route6 share the nexthop table)."""
+
+    nexthops: NexthopTable
+    routes4: RouteTable
+    routes6: RouteTable
+    fdb: FdbTable
+    conntrack: ConntrackTable
+
+    @classmethod
+    def create(cls, clock_ns: Callable[[], int] = time.monotonic_ns) -> Tables:
+        """Empty tables; ``clock_ns`` stamps fdb last_seen_ns and conntrack last_update_ns."""
+        nexthops = NexthopTable()
+        return cls(nexthops, RouteTable(nexthops, 32), RouteTable(nexthops, 128),
+                   FdbTable(clock_ns), ConntrackTable(clock_ns))
+
+
+class ListedTable(Protocol):
+    """What the generic handlers need of a table."""
+
+    @property
+    def record_size(self) -> int: ...
+    def __len__(self) -> int: ...
+    def add(self, records: bytes, replace: bool) -> None: ...
+    def delete(self, records: bytes, missing_ok: bool) -> None: ...
+    def cursor(self, scope: int, after: bytes | None, max_count: int) -> KeyCursor: ...
+    def step(self, cursor: KeyCursor, limit: int) -> list[bytes]: ...
+
+
+def register_tables(registry: Registry, tables: Tables) -> None:
+    """Register every table request and the table sizes for STATS."""
+    modules: list[tuple[int, str, ListedTable, int]] = [
+        (wire.MODULE_NEXTHOP, "nexthops", tables.nexthops, _NH_ID_SIZE),
+        (wire.MODULE_ROUTE4, "routes4", tables.routes4, tables.routes4.record_size),
+        (wire.MODULE_ROUTE6, "routes6", tables.routes6, tables.routes6.record_size),
+        (wire.MODULE_FDB, "fdb", tables.fdb, tables.fdb.record_size),
+        (wire.MODULE_CONNTRACK, "conntrack", tables.conntrack, tables.conntrack.record_size),
+    ]
+    for module, stats_name, table, del_size in modules:
+        _register_module(registry, module, table, del_size)
+        registry.add_stats(stats_name, table.__len__)
+    registry.register(wire.NH_GET, _nexthop_get(tables.nexthops), min_size=wire.NH_GET_REQ.size)
+    for route_get, routes in ((wire.ROUTE4_GET, tables.routes4),
+                              (wire.ROUTE6_GET, tables.routes6)):
+        registry.register(route_get, _route_get(routes), min_size=routes.get_request.size)
+    registry.register(wire.FDB_FLUSH, _flush(tables.fdb.flush), min_size=wire.FLUSH_REQ.size)
+    registry.register(wire.CT_FLUSH, _flush(tables.conntrack.flush),
+                      min_size=wire.FLUSH_REQ.size)
+
+
+def _register_module(registry: Registry, module: int, table: ListedTable,
+                     del_size: int) -> None:
+    size = table.record_size
+    registry.register(wire.msg_type(module, wire.OP_ADD),
+                      _bulk(table.add, size, wire.ADD_REPLACE), min_size=_FLAGS + size)
+    registry.register(wire.msg_type(module, wire.OP_DEL),
+                      _bulk(table.delete, del_size, wire.DEL_MISSING_OK),
+                      min_size=_FLAGS + del_size)
+    init, next_batch = _list(table)
+    registry.register_stream_batch(wire.msg_type(module, wire.OP_LIST), init, next_batch,
+                                   min_size=list_min_size(size), record_size=size)
+
+
+@contextmanager
+def _as_api_errors() -> Iterator[None]:
+    try:
+        yield
+    except TableError as error:
+        raise ApiError(error.status, error.detail) from None
+
+
+def _bulk(apply: Callable[[bytes, bool], None], record_size: int,
+          flag: int) -> OneShotHandler:
+    """ADD or DEL: ``<I`` flags (only ``flag`` known) then k >= 1 records."""
+    def handle(payload: bytes, ctx: Context) -> bytes:
+        if (len(payload) - _FLAGS) % record_size:
+            raise ApiError(wire.EINVAL, f"not a whole number of {record_size}-byte records")
+        (flags,) = wire.BULK_FLAGS.unpack_from(payload)
+        if flags & ~flag:
+            raise ApiError(wire.EINVAL, f"unknown flag bits {flags & ~flag:#x}")
+        with _as_api_errors():
+            apply(payload[_FLAGS:], bool(flags & flag))
+        return b""
+
+    return handle
+
+
+def _list(table: ListedTable) -> tuple[Callable[[bytes, Context], KeyCursor],
+                                       Callable[[KeyCursor, Context, int], list[bytes]]]:
+    """LIST: ``<IHH`` max_count, scope, flags (AFTER), then the AFTER record if flagged."""
+    size = table.record_size
+
+    def init(payload: bytes, ctx: Context) -> KeyCursor:
+        max_count, scope, flags = wire.LIST_REQ.unpack_from(payload)
+        after = flags & wire.LIST_AFTER
+        if len(payload) != wire.LIST_REQ.size + (size if after else 0):
+            raise ApiError(wire.EINVAL, "payload length")
+        if flags & ~wire.LIST_AFTER:
+            raise ApiError(wire.EINVAL, f"unknown flag bits {flags & ~wire.LIST_AFTER:#x}")
+        return table.cursor(scope, payload[wire.LIST_REQ.size:] if after else None, max_count)
+
+    def next_batch(cursor: KeyCursor, ctx: Context, limit: int) -> list[bytes]:
+        records = table.step(cursor, limit)
+        if not records and cursor.truncated:
+            raise ApiError(wire.EXFULL)
+        return records
+
+    return init, next_batch
+
+
+def _exact_length(payload: bytes, size: int) -> None:
+    if len(payload) != size:
+        raise ApiError(wire.EINVAL, f"payload of {len(payload)} bytes, not {size}")
+
+
+def _nexthop_get(nexthops: NexthopTable) -> OneShotHandler:
+    def handle(payload: bytes, ctx: Context) -> bytes:
+        _exact_length(payload, wire.NH_GET_REQ.size)
+        (nh_id,) = wire.NH_GET_REQ.unpack(payload)
+        if nh_id == 0:
+            raise ApiError(wire.EINVAL, "nh_id 0")
+        record = nexthops.get(nh_id)
+        if record is None:
+            raise ApiError(wire.ENOENT, f"nexthop {nh_id} not found")
+        return record
+
+    return handle
+
+
+def _route_get(routes: RouteTable) -> OneShotHandler:
+    def handle(payload: bytes, ctx: Context) -> bytes:
+        _exact_length(payload, routes.get_request.size)
+        vrf_id, addr = routes.get_request.unpack(payload)
+        record = routes.lookup(vrf_id, addr)
+        if record is None:
+            raise ApiError(wire.ENOENT, "no matching route")
+        return record
+
+    return handle
+
+
+def _flush(flush: Callable[[int], int]) -> OneShotHandler:
+    def handle(payload: bytes, ctx: Context) -> bytes:
+        _exact_length(payload, wire.FLUSH_REQ.size)
+        (scope,) = wire.FLUSH_REQ.unpack(payload)
+        flush(scope)
+        return b""
+
+    return handle
