@@ -258,8 +258,11 @@ class BufferEvent:
         if self._out_len:
             self._out_len += size
             if size < COALESCE_BELOW:
-                self._tail = tail = bytearray(data)
-                self._out.append(tail)
+                tail = self._tail
+                if tail is None:
+                    self._tail = tail = bytearray()
+                    self._out.append(tail)
+                tail += data
             else:
                 self._tail = None
                 self._out.append(data)
