@@ -23,6 +23,10 @@ Invariants:
   so the spec's "runs only while" rules hold by construction; a recv (send)
   with data only ``touch()``es it (``timers.ActivityTimeout``: no heap churn
   per system call);
+- the input is ``_in_whole`` (a received bytes object kept as is, while it is
+  the whole input: ``read()`` of everything returns it without a copy) or else
+  the bytearray ``_inbuf`` (partial reads delete from its front); ``_in_len``
+  is its length;
 - ``_out_len`` is the running byte count of the output (never a sum);
   a partially sent head chunk is a memoryview past the sent bytes;
 - ``_tail`` is None or the last output chunk, a bytearray shorter than 64 KiB
@@ -102,7 +106,7 @@ class _InputLength:
         self._bev = bev
 
     def __len__(self) -> int:
-        return len(self._bev._inbuf)
+        return self._bev._in_len
 
 
 class _OutputLength(_InputLength):
@@ -119,7 +123,8 @@ class BufferEvent:
 
     __slots__ = ("_base", "_selector", "_sock", "_fd", "_send", "_sendmsg", "_recv",
                  "_on_read", "_on_write", "_on_event", "_enabled", "_registered",
-                 "_read_low", "_read_high", "_write_low", "_write_high", "_inbuf", "_out",
+                 "_read_low", "_read_high", "_write_low", "_write_high", "_inbuf", "_in_whole",
+                 "_in_len", "_out",
                  "_out_len", "_tail", "_refresh_at", "write_full", "_closed", "_error",
                  "_read_timeout", "_write_timeout", "_deferred_scheduled", "_deferred_write",
                  "_deferred_events", "_io", "_deferred_cb", "_input_view", "_output_view")
@@ -145,6 +150,8 @@ class BufferEvent:
         self._registered = 0
         self._read_low = self._read_high = self._write_low = self._write_high = 0
         self._inbuf = bytearray()
+        self._in_whole = b""
+        self._in_len = 0
         self._out: collections.deque[_Chunk] = collections.deque()
         self._out_len = 0
         self._tail: bytearray | None = None
@@ -274,17 +281,26 @@ class BufferEvent:
 
     def read(self, n: int = -1) -> bytes:
         """Remove and return up to ``n`` bytes (all when n < 0) from the input."""
-        inbuf = self._inbuf
-        have = len(inbuf)
+        have = self._in_len
         if not have or n == 0:
             return b""
         if n < 0 or n >= have:
-            data = bytes(inbuf)
-            inbuf.clear()
+            data = self._in_whole
+            if data:
+                self._in_whole = b""  # handed over without a copy
+            else:
+                data = bytes(self._inbuf)
+                self._inbuf.clear()
+            self._in_len = 0
         else:
+            inbuf = self._inbuf
+            if self._in_whole:  # a partial read: from now on the bytearray holds it
+                inbuf += self._in_whole
+                self._in_whole = b""
             with memoryview(inbuf) as view:
                 data = view[:n].tobytes()
             del inbuf[:n]  # bytearray front deletes are O(1) in CPython
+            self._in_len = have - n
         high = self._read_high
         if high and have >= high and not self._closed:
             self._update_interest()
@@ -309,6 +325,8 @@ class BufferEvent:
         self._tail = None
         self.write_full = False
         self._inbuf.clear()
+        self._in_whole = b""
+        self._in_len = 0
         self._deferred_events.clear()
         self._on_read = self._on_write = self._on_event = None
         self._sock.close()
@@ -334,7 +352,7 @@ class BufferEvent:
     def _update_interest(self) -> None:
         enabled = self._enabled
         want = 0
-        if enabled & EV_READ and not (self._read_high and len(self._inbuf) >= self._read_high):
+        if enabled & EV_READ and not (self._read_high and self._in_len >= self._read_high):
             want = EVENT_READ
         if enabled & EV_WRITE and self._out_len:
             want |= EVENT_WRITE
@@ -368,11 +386,11 @@ class BufferEvent:
             self._do_write()
 
     def _do_read(self) -> None:
-        inbuf = self._inbuf
+        have = self._in_len
         high = self._read_high
         size = RECV_MAX
         if high:
-            size = high - len(inbuf)
+            size = high - have
             if size > RECV_MAX:
                 size = RECV_MAX
             elif size <= 0:  # defensive: recv(0) would read as EOF
@@ -390,13 +408,22 @@ class BufferEvent:
             self._update_interest()
             self._emit(BEV_EVENT_READING | BEV_EVENT_EOF)
             return
-        inbuf += data
+        if not have:
+            self._in_whole = data  # kept as received: read() hands it over as is
+        else:
+            inbuf = self._inbuf
+            if self._in_whole:
+                inbuf += self._in_whole
+                self._in_whole = b""
+            inbuf += data
+        have += len(data)
+        self._in_len = have
         if self._read_timeout.timeout is not None:
             self._read_timeout.touch()
-        if high and len(inbuf) >= high:
+        if high and have >= high:
             self._update_interest()
         callback = self._on_read
-        if callback is not None and len(inbuf) >= self._read_low:
+        if callback is not None and have >= self._read_low:
             try:
                 callback(self)
             except Exception:
@@ -514,5 +541,5 @@ class BufferEvent:
 
     def __repr__(self) -> str:
         state = "closed" if self._closed else f"enabled={self._enabled:#x}"
-        return (f"<BufferEvent fd={self._fd} {state} input={len(self._inbuf)} "
+        return (f"<BufferEvent fd={self._fd} {state} input={self._in_len} "
                 f"output={self._out_len}>")

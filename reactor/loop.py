@@ -121,8 +121,8 @@ class Reactor:
         self._in_run = True
         self._stop_requested = False
         try:
-            while not self._stop_requested and self._alive():
-                self._pass(None)
+            while not self._stop_requested and self._pass(None, False):
+                pass
         finally:
             self._in_run = False
             self._stop_requested = False
@@ -130,7 +130,7 @@ class Reactor:
     def run_once(self, timeout: float | None = None) -> None:
         """One pass; waits at most min(timeout, time to the next timer)."""
         self._check_can_run()
-        self._pass(timeout)
+        self._pass(timeout, True)
 
     def stop(self) -> None:
         """Make ``run()`` return after the current pass; no effect outside run()."""
@@ -143,38 +143,31 @@ class Reactor:
         if self._closed:
             raise RuntimeError("the reactor is closed")
 
-    def _io_registered(self) -> int:
-        """How many fds are registered, the signal wakeup socket aside."""
-        registered = len(self._selector.get_map())
-        return registered - 1 if self._wakeup is not None else registered
+    def _io_registered(self) -> bool:
+        """Whether an fd other than the signal wakeup socket is registered."""
+        return len(self._selector.get_map()) > (0 if self._wakeup is None else 1)
 
-    def _alive(self) -> bool:
-        return bool(self._ready) or self._timers.live > 0 or self._io_registered() > 0
-
-    def _wait_time(self, timeout: float | None) -> float | None:
-        """How long select may sleep; -1.0 means nothing could wake it."""
-        if self._ready:
-            return 0.0
+    def _pass(self, timeout: float | None, signals_wake: bool) -> bool:
+        """One pass.  Returns False, without waiting, when nothing is left that
+        could wake it (signal handlers count only if ``signals_wake``)."""
         deadline = self._timers.next_deadline()
-        if deadline is None:
-            if not self._signal_handlers and self._io_registered() == 0:
-                return -1.0
-            return timeout
-        wait = deadline - self._clock()
-        if timeout is not None and timeout < wait:
+        if self._ready:
+            wait: float | None = 0.0
+        elif deadline is not None:
+            wait = deadline - self._clock()
+            if timeout is not None and timeout < wait:
+                wait = timeout
+            if wait < 0.0:
+                wait = 0.0
+        elif self._io_registered() or (signals_wake and self._signal_handlers):
             wait = timeout
-        return wait if wait > 0.0 else 0.0
-
-    def _pass(self, timeout: float | None) -> None:
-        wait = self._wait_time(timeout)
-        if wait is not None and wait < 0.0:
-            return
+        else:
+            return False
         events = self._selector.select(wait)
         self._in_pass = True
         try:
             ready_count = len(self._ready)
-            timers = self._timers
-            due = timers.pop_due(self._clock()) if timers.live else None
+            due = self._timers.pop_due(self._clock()) if deadline is not None else None
             for key, mask in events:
                 try:
                     key.data(mask)
@@ -186,6 +179,7 @@ class Reactor:
                 self._run_ready(ready_count)
         finally:
             self._in_pass = False
+        return True
 
     @staticmethod
     def _run_timers(due: list[Timer]) -> None:
