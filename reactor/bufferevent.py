@@ -54,6 +54,11 @@ their direction before ``on_event``.  An ``Exception`` escaping a callback is
 logged on the "reactor" logger and closes this BufferEvent without
 ``on_event``.
 
+Choices where the spec is silent: ``enable(EV_WRITE)`` never sends by itself
+(queued output leaves from the loop); EOF, errors and timeouts keep both
+buffers (the input stays readable, the output queued until ``close()``);
+negative watermarks or 0 < high < low, and timeouts <= 0, raise ValueError.
+
 Extras: ``closed``, ``socket``, ``fileno()``; ``on_write`` with write low 0 tells
 the owner the output is fully flushed.
 """

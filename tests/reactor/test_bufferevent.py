@@ -149,6 +149,21 @@ def test_read_removes_up_to_n_bytes_in_order(
     assert bev.read(-1) == b"klm"
 
 
+def test_input_accumulates_across_recvs_until_read(
+        reactor: Reactor, pair: tuple[BufferEvent, socket.socket]) -> None:
+    bev, peer = pair
+    bev.enable(EV_READ)
+    for part in (b"one,", b"two,", b"three"):
+        peer.sendall(part)
+        expected = len(bev.input) + len(part)
+        run_until(reactor, lambda: len(bev.input) == expected)
+    assert bev.read(2) == b"on"
+    peer.sendall(b",four")
+    run_until(reactor, lambda: len(bev.input) == 16)
+    assert bev.read() == b"e,two,three,four"
+    assert len(bev.input) == 0
+
+
 # -- writing -------------------------------------------------------------------------
 
 def test_write_appends_a_copy(reactor: Reactor, pair: tuple[BufferEvent, socket.socket]) -> None:
