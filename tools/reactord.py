@@ -17,6 +17,7 @@ status, duration) and errors with their context.
 from __future__ import annotations
 
 import argparse
+import itertools
 import logging
 import os
 import signal
@@ -31,6 +32,7 @@ from api.server import Server
 from reactor import Reactor
 from reactor.unix import listen_unix
 from tables.handlers import Tables, register_tables
+from tools.fullview import generate_nexthops, generate_routes4
 from tools.paths import default_socket_path
 
 log = logging.getLogger("reactord")
@@ -73,10 +75,18 @@ def build_config(args: argparse.Namespace) -> ServerConfig:
     return config
 
 
+PRELOAD_NEXTHOPS = (1, 2, 3, 4)
+
+
 def preload(tables: Tables, routes4: int) -> None:
-    from tools.fullview import preload_fullview
+    """A synthetic full view straight into the tables (no socket): nexthops 1-4,
+    then ``routes4`` IPv4 routes with the DFZ prefix-length mix."""
     started = time.monotonic()
-    preload_fullview(tables, routes4)
+    tables.nexthops.add(b"".join(generate_nexthops(PRELOAD_NEXTHOPS)), True)
+    records = generate_routes4(routes4, nh_ids=PRELOAD_NEXTHOPS)
+    chunk = 1 << 16
+    while batch := b"".join(itertools.islice(records, chunk)):
+        tables.routes4.add(batch, False)
     log.info("preloaded a synthetic full view: %d IPv4 routes in %.2f s", routes4,
              time.monotonic() - started)
 
