@@ -123,7 +123,7 @@ def route_lines(lines: Iterable[str], table: Table, name: str) -> Iterator[tuple
     """
     add = table.add
     for lineno, line in enumerate(lines, 1):
-        words = line.partition("#")[0].split()
+        words = (line if "#" not in line else line[:line.index("#")]).split()
         if not words:
             continue
         try:
@@ -148,14 +148,18 @@ def line_batches(lines: Iterable[str], table: Table, name: str,
                 first = last
             batch.append(record)
             if len(batch) == size:
-                yield batch, f"{name}:{first}-{last}"
+                yield batch, _lines_label(name, first, last)
                 batch = []
     except LoadFailed as exc:
         failure = exc
     if batch:
-        yield batch, f"{name}:{first}-{last}"
+        yield batch, _lines_label(name, first, last)
     if failure is not None:
         raise failure
+
+
+def _lines_label(name: str, first: int, last: int) -> str:
+    return f"{name}:{first}" if first == last else f"{name}:{first}-{last}"
 
 
 def load_routes(client: Client, table: Table, lines: Iterable[str], name: str, *,

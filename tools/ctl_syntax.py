@@ -297,11 +297,14 @@ def _route_table(family: int) -> Table:
     json_fmt = '{"vrf": %d, "prefix": "%s/%d", "nh_id": %d, "origin": %d}\n'
 
     def add(words: Words) -> bytes:
-        prefix, plen = parse_prefix(_word(words, 0, "prefix"), family)
-        via = _word(words, 1, "'via NH_ID'")
-        if via != "via":
+        if len(words) < 3 or words[1] != "via":     # the error, in token order
+            parse_prefix(_word(words, 0, "prefix"), family)
+            via = _word(words, 1, "'via NH_ID'")
             raise CtlSyntaxError(f"unexpected {via!r} (expected via)")
-        nh_id = NH_ID(_word(words, 2, "nexthop id"))
+        prefix, plen = parse_prefix(words[0], family)
+        nh_id = NH_ID(words[2])
+        if len(words) == 3:          # the common line of a load file: no options
+            return rec.pack(0, plen, 0, prefix, nh_id)
         opts = options(words[3:], {"vrf": VRF, "origin": ORIGIN})
         return rec.pack(opts.get("vrf", 0), plen, opts.get("origin", 0), prefix, nh_id)
 

@@ -310,7 +310,7 @@ def run(action: Action, path: str, timeout: float) -> int:
             silence_stdout()
             return 0
         except LoadFailed as exc:
-            err(f"{exc.where}: {exc.why} ({exc.loaded} loaded)")
+            err(f"{exc.where}: {exc.why} ({exc.loaded} routes loaded)")
         except ApiCallError as exc:
             err(str(exc))
         except ConnectionClosed:

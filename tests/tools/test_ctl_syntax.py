@@ -337,7 +337,7 @@ def test_load_lines_skip_comments_and_batch_with_labels() -> None:
     lines = ["# header\n", "\n", "10.0.0.0/8 via 1\n", "10.1.0.0/16 via 2 vrf 1  # note\n",
              "10.2.0.0/16 via 3\n"]
     batches = list(line_batches(lines, ROUTE4, "f.txt", 2))
-    assert [(len(b), label) for b, label in batches] == [(2, "f.txt:3-4"), (1, "f.txt:5-5")]
+    assert [(len(b), label) for b, label in batches] == [(2, "f.txt:3-4"), (1, "f.txt:5")]
     assert wire.ROUTE4.unpack(batches[0][0][1])[:2] == (1, 16)
 
 
