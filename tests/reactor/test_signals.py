@@ -67,6 +67,7 @@ def test_second_add_signal_replaces_the_handler(reactor: Reactor) -> None:
 
 def test_add_signal_outside_the_main_thread_is_refused(reactor: Reactor) -> None:
     errors: list[BaseException] = []
+    before = signal.getsignal(signal.SIGUSR1)
 
     def attempt() -> None:
         try:
@@ -78,7 +79,7 @@ def test_add_signal_outside_the_main_thread_is_refused(reactor: Reactor) -> None
     thread.start()
     thread.join()
     assert len(errors) == 1
-    assert signal.getsignal(signal.SIGUSR1) is signal.SIG_DFL
+    assert signal.getsignal(signal.SIGUSR1) is before
 
 
 def test_remove_signal_restores_the_previous_disposition(reactor: Reactor) -> None:
