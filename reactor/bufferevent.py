@@ -126,7 +126,7 @@ class _OutputLength(_InputLength):
 class BufferEvent:
     """Owns a connected socket; see the module docstring."""
 
-    __slots__ = ("_base", "_selector", "_sock", "_fd", "_send", "_sendmsg", "_recv",
+    __slots__ = ("_base", "_sock", "_fd", "_send", "_sendmsg", "_recv",
                  "_on_read", "_on_write", "_on_event", "_enabled", "_registered",
                  "_read_low", "_read_high", "_write_low", "_write_high", "_inbuf", "_in_whole",
                  "_in_len", "_out",
@@ -139,7 +139,6 @@ class BufferEvent:
             raise ValueError("BufferEvent needs an open socket")
         sock.setblocking(False)
         self._base = base
-        self._selector = base.selector
         self._sock = sock
         self._fd = sock.fileno()
         # Bound methods cached once: the per-event path allocates none.
@@ -319,9 +318,9 @@ class BufferEvent:
         if self._registered:
             self._registered = 0
             try:
-                self._selector.unregister(self._fd)
+                self._base.remove_io(self._fd)
             except (KeyError, ValueError):
-                pass  # the selector was closed or the fd unregistered under us
+                pass  # the fd was unregistered under us
         self._read_timeout.stop()
         self._write_timeout.stop()
         self._enabled = 0
@@ -365,11 +364,11 @@ class BufferEvent:
         if want == have:
             return
         if not have:
-            self._selector.register(self._fd, want, self._io)
+            self._base.add_io(self._fd, want, self._io)
         elif not want:
-            self._selector.unregister(self._fd)
+            self._base.remove_io(self._fd)
         else:
-            self._selector.modify(self._fd, want, self._io)
+            self._base.modify_io(self._fd, want, self._io)
         self._registered = want
         changed = want ^ have
         if changed & EVENT_READ and self._read_timeout.timeout is not None:

@@ -79,16 +79,16 @@ class Listener:
         self._sock.close()
 
     def _register(self) -> None:
-        self._base.selector.register(self._fd, selectors.EVENT_READ, self._handle_io)
+        self._base.add_io(self._fd, selectors.EVENT_READ, self._handle_io)
         self._registered = True
 
     def _unregister(self) -> None:
         if self._registered:
             self._registered = False
             try:
-                self._base.selector.unregister(self._fd)
+                self._base.remove_io(self._fd)
             except (KeyError, ValueError):
-                pass  # the selector is already closed
+                pass  # the fd was unregistered under us
 
     def _handle_io(self, mask: int) -> None:
         accept = self._sock.accept

@@ -7,9 +7,10 @@ began, and the ``call_soon`` callbacks that were queued when the pass began.
 Anything scheduled during a pass runs in a later pass, so a pass always ends.
 
 Invariants:
-- every fd the reactor waits on is registered with ``selector``; a key's
-  ``data`` is the callable ``data(mask)`` that handles its readiness (bound
-  once by its owner, so dispatch allocates nothing);
+- every fd the reactor waits on is registered with ``selector`` (through
+  ``add_io``/``modify_io``/``remove_io``, which count them); a key's ``data`` is
+  the callable ``data(mask)`` that handles its readiness (bound once by its
+  owner, so dispatch allocates nothing);
 - ``run()`` goes on while a timer or ``call_soon`` callback is pending, or an
   fd other than the signal wakeup socket is registered (an open Listener, a
   BufferEvent with interest); signal handlers alone do not keep it alive;
@@ -37,8 +38,9 @@ Choices where the spec is silent:
 - only one Reactor at a time should own signals: the wakeup fd is per process;
 - all calls come from the loop's thread (``add_signal``: the main thread).
 
-Extras: ``call_at(deadline, fn, *args)``, the ``selector``, ``clock`` and
-``closed`` properties, ``remove_signal`` returns whether a handler was removed.
+Extras: ``call_at(deadline, fn, *args)``; ``add_io``/``modify_io``/``remove_io``
+(fd watching, used by BufferEvent and Listener); the ``selector``, ``clock`` and
+``closed`` properties; ``remove_signal`` returns whether a handler was removed.
 """
 
 from __future__ import annotations
@@ -82,6 +84,7 @@ class Reactor:
         self._previous_dispositions: dict[int, _SignalDisposition] = {}
         self._wakeup: tuple[socket.socket, socket.socket] | None = None
         self._previous_wakeup_fd = -1
+        self._io_count = 0  # fds registered through add_io, i.e. all but the wakeup fd
 
     # -- public properties -----------------------------------------------------
 
@@ -143,9 +146,23 @@ class Reactor:
         if self._closed:
             raise RuntimeError("the reactor is closed")
 
-    def _io_registered(self) -> bool:
-        """Whether an fd other than the signal wakeup socket is registered."""
-        return len(self._selector.get_map()) > (0 if self._wakeup is None else 1)
+    # -- I/O registration (for BufferEvent and Listener) --------------------------
+
+    def add_io(self, fd: int, events: int, handler: Callable[[int], object]) -> None:
+        """Extra: watch ``fd`` for selector ``events``; ``handler(mask)`` runs on
+        readiness.  Registered fds keep ``run()`` going."""
+        self._selector.register(fd, events, handler)
+        self._io_count += 1
+
+    def modify_io(self, fd: int, events: int, handler: Callable[[int], object]) -> None:
+        self._selector.modify(fd, events, handler)
+
+    def remove_io(self, fd: int) -> None:
+        """Stop watching ``fd``; a no-op once the selector is closed."""
+        if self._closed:
+            return
+        self._selector.unregister(fd)
+        self._io_count -= 1
 
     def _pass(self, timeout: float | None, signals_wake: bool) -> bool:
         """One pass.  Returns False, without waiting, when nothing is left that
@@ -159,7 +176,7 @@ class Reactor:
                 wait = timeout
             if wait < 0.0:
                 wait = 0.0
-        elif self._io_registered() or (signals_wake and self._signal_handlers):
+        elif self._io_count or (signals_wake and self._signal_handlers):
             wait = timeout
         else:
             return False
