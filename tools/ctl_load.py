@@ -17,17 +17,17 @@ Invariants:
 
 from __future__ import annotations
 
-import importlib
 import sys
 import time
 from collections import deque
 from dataclasses import dataclass
 from itertools import islice
-from typing import Callable, Iterable, Iterator, TextIO
+from typing import Iterable, Iterator, TextIO
 
 from api import wire
 from api.client import ApiCallError, Client
 from tools.ctl_syntax import NEXTHOP, ROUTE4, ROUTE6, CtlSyntaxError, Table, parse_any_addr
+from tools.fullview import generate_routes4, generate_routes6
 
 WINDOW = 4
 PROGRESS_EVERY_S = 0.2
@@ -182,19 +182,6 @@ def load_routes(client: Client, table: Table, lines: Iterable[str], name: str, *
 
 # -- the synthetic full view -------------------------------------------------------------
 
-Generator = Callable[..., Iterator[bytes]]
-
-
-def fullview_generators() -> tuple[Generator, Generator]:
-    """``generate_routes4`` and ``generate_routes6`` from tools.fullview (LoadFailed if absent)."""
-    try:
-        module = importlib.import_module("tools.fullview")
-        return module.generate_routes4, module.generate_routes6
-    except (ImportError, AttributeError) as exc:
-        raise LoadFailed("fullview", f"the generator tools/fullview.py is unavailable: {exc}") \
-            from None
-
-
 def ensure_nexthop(client: Client, nh_id: int) -> bool:
     """Make sure nexthop ``nh_id`` exists; True if it was added (``gw 192.0.2.1``)."""
     try:
@@ -239,14 +226,14 @@ class FullviewSummary:
 
 
 def load_fullview(client: Client, routes4: int, routes6: int, nh_id: int,
-                  seed: int | None) -> FullviewSummary:
-    gen4, gen6 = fullview_generators()
+                  seed: int = 0) -> FullviewSummary:
     started = time.monotonic()
     added = ensure_nexthop(client, nh_id)
-    extra = {} if seed is None else {"seed": seed}
     loaded4 = loaded6 = 0
     if routes4:
-        loaded4 = load_records(client, ROUTE4, gen4(routes4, nh_ids=[nh_id], **extra), "route4")
+        loaded4 = load_records(client, ROUTE4, generate_routes4(routes4, seed=seed,
+                                                                nh_ids=(nh_id,)), "route4")
     if routes6:
-        loaded6 = load_records(client, ROUTE6, gen6(routes6, nh_ids=[nh_id], **extra), "route6")
+        loaded6 = load_records(client, ROUTE6, generate_routes6(routes6, seed=seed,
+                                                                nh_ids=(nh_id,)), "route6")
     return FullviewSummary(loaded4, loaded6, time.monotonic() - started, added)

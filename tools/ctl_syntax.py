@@ -2,9 +2,9 @@
 
 The concept: each table (nexthop, route4, route6, fdb, conntrack) is one
 ``Table`` value holding everything textual about it: how ADD/DEL/GET/LIST
-arguments become request records, how records become table cells or JSON
-lines, and how a record's key is written as, and read back from, the single
-``--after`` token.  Nothing here does I/O.
+arguments become request records, how a record's key is written as, and read
+back from, the single ``--after`` token, and its ``View`` (records -> cells
+and JSON lines, defined in ``tools.ctl_output``).  Nothing here does I/O.
 
 Invariants:
 - a parser returns records that are valid for the request, or raises
@@ -12,33 +12,30 @@ Invariants:
   host bits and address families are checked here, before anything is sent;
 - ``parse_key(key_text(t))`` is a record with the key of ``t``: the token the
   EXFULL hint prints continues a listing exactly after its last record;
-- formatting runs as comprehensions over whole batches with precomputed
-  templates (``inet_ntoa``, ``"/%d"`` lookups): no per-record dispatch.
+- the common line of a route load file (``PREFIX via NH``) takes a short
+  path with the same checks and the same errors as the general one.
 """
 
 from __future__ import annotations
 
-import json
 import re
 import struct
-import time
 from dataclasses import dataclass
 from socket import AF_INET, AF_INET6, inet_ntoa, inet_ntop, inet_pton
 from typing import Any, Callable, Mapping, Sequence
 
 from api import wire
+from tools.ctl_output import (
+    CONNTRACK_VIEW, FDB_VIEW, NEXTHOP_VIEW, PLEN, PROTO_NAMES, View, fmt_endpoint, name_of,
+    route_view,
+)
 
 Row = tuple[Any, ...]
-Batch = list[Row]
 Words = Sequence[str]
 
 U8, U16, U32 = 0xFF, 0xFFFF, 0xFFFFFFFF
 ID16 = U16 - 1          # vrf, bridge, iface: 0xffff means "all" on the wire
-NH_TYPES = {wire.NH_GATEWAY: "gw", wire.NH_BLACKHOLE: "blackhole", wire.NH_REJECT: "reject"}
-FDB_FLAGS = {wire.FDB_STATIC: "static", wire.FDB_LEARNED: "learned"}
-PROTOS = {"icmp": 1, "tcp": 6, "udp": 17, "gre": 47, "esp": 50, "icmpv6": 58, "sctp": 132}
-PROTO_NAMES = {number: name for name, number in PROTOS.items()}
-_PLEN = [f"/{n}" for n in range(256)]
+PROTOS = {name: number for number, name in PROTO_NAMES.items()}
 _MAC = re.compile(r"[0-9a-fA-F]{2}(?::[0-9a-fA-F]{2}){5}\Z")
 _ZERO16, _ZERO6 = bytes(16), bytes(6)
 
@@ -184,29 +181,6 @@ def _with_suffix(text: str, **parts: int) -> str:
     return f"{text}@{tail}" if tail else text
 
 
-# -- formatting helpers ------------------------------------------------------------
-
-
-def fmt_addr(family: int, raw: bytes) -> str:
-    return inet_ntoa(raw[:4]) if family == 4 else inet_ntop(AF_INET6, raw)
-
-
-def fmt_endpoint(family: int, raw: bytes, port: int) -> str:
-    return f"{inet_ntoa(raw[:4])}:{port}" if family == 4 else f"[{inet_ntop(AF_INET6, raw)}]:{port}"
-
-
-def fmt_age(ns: int, now_ns: int) -> str:
-    return f"{(now_ns - ns) / 1e9:.1f}s" if 0 < ns <= now_ns else "-"
-
-
-def _json_lines(objects: Callable[[Row], dict[str, Any]]) -> Callable[[Batch], list[str]]:
-    return lambda batch: [json.dumps(objects(t)) + "\n" for t in batch]
-
-
-def _name(names: Mapping[int, str], value: int) -> str:
-    return names.get(value, str(value))
-
-
 # -- tables -------------------------------------------------------------------------
 
 
@@ -218,11 +192,9 @@ class Table:
     module: int
     record: struct.Struct
     scope: str                                  # the LIST scope keyword
-    columns: tuple[str, ...]
+    view: View                                  # records -> cells, JSON lines
     add: Callable[[Words], bytes]               # ADD arguments -> one record
     delete: Callable[[Words], bytes]            # DEL arguments -> DEL records
-    rows: Callable[[Batch], Batch]              # records -> table cells
-    json_lines: Callable[[Batch], list[str]]    # records -> JSON lines with "\n"
     key_text: Callable[[Row], str]              # record -> --after token
     parse_key: Callable[[str], bytes]           # --after token -> a record
     get: Callable[[Words], bytes] | None = None  # GET arguments -> payload
@@ -249,20 +221,6 @@ def _nh_add(words: Words) -> bytes:
                              family, addr, opts.get("mac", _ZERO6))
 
 
-def _nh_cells(t: Row) -> Row:
-    nh_id, vrf, iface, nh_type, family, addr, mac = t
-    gateway = fmt_addr(family, addr) if family in (4, 6) else "-"
-    return (nh_id, vrf, _name(NH_TYPES, nh_type), gateway, iface,
-            mac.hex(":") if mac != _ZERO6 else "-")
-
-
-def _nh_json(t: Row) -> dict[str, Any]:
-    nh_id, vrf, iface, nh_type, family, addr, mac = t
-    return {"id": nh_id, "vrf": vrf, "type": _name(NH_TYPES, nh_type),
-            "gateway": fmt_addr(family, addr) if family in (4, 6) else None,
-            "iface": iface, "mac": mac.hex(":")}
-
-
 def _nh_delete(words: Words) -> bytes:
     _word(words, 0, "nexthop id")
     return b"".join(wire.U32.pack(NH_ID(w)) for w in words)
@@ -275,12 +233,9 @@ def _nh_get(words: Words) -> bytes:
 
 
 NEXTHOP = Table(
-    "nexthop", wire.MODULE_NEXTHOP, wire.NEXTHOP, "vrf",
-    ("ID", "VRF", "TYPE", "GATEWAY", "IFACE", "MAC"),
+    "nexthop", wire.MODULE_NEXTHOP, wire.NEXTHOP, "vrf", NEXTHOP_VIEW,
     add=_nh_add,
     delete=_nh_delete,
-    rows=lambda batch: [_nh_cells(t) for t in batch],
-    json_lines=_json_lines(_nh_json),
     key_text=lambda t: str(t[0]),
     parse_key=lambda text: wire.NEXTHOP.pack(parse_uint(text, "nexthop id", U32), 0, 0, 0, 0,
                                              _ZERO16, _ZERO6),
@@ -294,7 +249,6 @@ def _route_table(family: int) -> Table:
     get_req = wire.ROUTE4_GET_REQ if family == 4 else wire.ROUTE6_GET_REQ
     ntoa: Callable[[bytes], str] = inet_ntoa if family == 4 else \
         (lambda raw: inet_ntop(AF_INET6, raw))
-    json_fmt = '{"vrf": %d, "prefix": "%s/%d", "nh_id": %d, "origin": %d}\n'
 
     def add(words: Words) -> bytes:
         if len(words) < 3 or words[1] != "via":     # the error, in token order
@@ -325,11 +279,8 @@ def _route_table(family: int) -> Table:
 
     return Table(
         f"route{family}", wire.MODULE_ROUTE4 if family == 4 else wire.MODULE_ROUTE6, rec,
-        "vrf", ("VRF", "DESTINATION", "NEXTHOP", "ORIGIN"), add=add, delete=delete,
-        rows=lambda batch: [(v, ntoa(p) + _PLEN[n], nh, o) for v, n, o, p, nh in batch],
-        json_lines=lambda batch: [json_fmt % (v, ntoa(p), n, nh, o)
-                                  for v, n, o, p, nh in batch],
-        key_text=lambda t: _with_suffix(ntoa(t[3]) + _PLEN[t[1]], vrf=t[0]),
+        "vrf", route_view(family), add=add, delete=delete,
+        key_text=lambda t: _with_suffix(ntoa(t[3]) + PLEN[t[1]], vrf=t[0]),
         parse_key=parse_key, get=get)
 
 
@@ -361,22 +312,8 @@ def _fdb_key(text: str) -> bytes:
     return wire.FDB.pack(parts.get("bridge", 0), parts.get("vlan", 0), parse_mac(head), 0, 0, 0)
 
 
-def _fdb_json(t: Row) -> dict[str, Any]:
-    bridge, vlan, mac, iface, flags, seen = t
-    return {"bridge": bridge, "vlan": vlan, "mac": mac.hex(":"), "iface": iface,
-            "flags": _name(FDB_FLAGS, flags), "last_seen_ns": seen}
-
-
-def _fdb_rows(batch: Batch) -> Batch:
-    now = time.monotonic_ns()
-    return [(b, v, m.hex(":"), i, _name(FDB_FLAGS, f), fmt_age(s, now))
-            for b, v, m, i, f, s in batch]
-
-
 FDB = Table(
-    "fdb", wire.MODULE_FDB, wire.FDB, "bridge",
-    ("BRIDGE", "VLAN", "MAC", "IFACE", "FLAGS", "AGE"), add=_fdb_add, delete=_fdb_delete,
-    rows=_fdb_rows, json_lines=_json_lines(_fdb_json),
+    "fdb", wire.MODULE_FDB, wire.FDB, "bridge", FDB_VIEW, add=_fdb_add, delete=_fdb_delete,
     key_text=lambda t: _with_suffix(t[2].hex(":"), bridge=t[0], vlan=t[1]),
     parse_key=_fdb_key, flush=True)
 
@@ -404,7 +341,7 @@ def _ct_record(words: Words, spec: Mapping[str, Callable[[str], Any]]) -> bytes:
 
 def _ct_text(t: Row) -> str:
     _, iface, family, proto, src, dst, sport, dport = t[:8]
-    flow = f"{_name(PROTO_NAMES, proto)}/{fmt_endpoint(family, src, sport)}->" \
+    flow = f"{name_of(PROTO_NAMES, proto)}/{fmt_endpoint(family, src, sport)}->" \
            f"{fmt_endpoint(family, dst, dport)}"
     return _with_suffix(flow, iface=iface)
 
@@ -418,26 +355,11 @@ def _ct_key(text: str) -> bytes:
     return _ct_record([proto, src, dst, "iface", str(parts.get("iface", 0))], {"iface": IFACE})
 
 
-def _ct_rows(batch: Batch) -> Batch:
-    now = time.monotonic_ns()
-    return [(i, ifc, _name(PROTO_NAMES, p), fmt_endpoint(af, s, sp), fmt_endpoint(af, d, dp),
-             st, fmt_age(ts, now)) for i, ifc, af, p, s, d, sp, dp, st, ts in batch]
-
-
-def _ct_json(t: Row) -> dict[str, Any]:
-    ct_id, iface, af, proto, src, dst, sport, dport, state, updated = t
-    return {"id": ct_id, "iface": iface, "af": af, "proto": _name(PROTO_NAMES, proto),
-            "src": fmt_addr(af, src), "sport": sport, "dst": fmt_addr(af, dst), "dport": dport,
-            "state": state, "last_update_ns": updated}
-
-
 CONNTRACK = Table(
-    "conntrack", wire.MODULE_CONNTRACK, wire.CONNTRACK, "iface",
-    ("ID", "IFACE", "PROTO", "SOURCE", "DESTINATION", "STATE", "AGE"),
+    "conntrack", wire.MODULE_CONNTRACK, wire.CONNTRACK, "iface", CONNTRACK_VIEW,
     add=lambda words: _ct_record(words, {"iface": IFACE, "state": STATE}),
     delete=lambda words: _ct_record(words, {"iface": IFACE}),
-    rows=_ct_rows, json_lines=_json_lines(_ct_json), key_text=_ct_text, parse_key=_ct_key,
-    flush=True)
+    key_text=_ct_text, parse_key=_ct_key, flush=True)
 
 TABLES: dict[str, Table] = {t.name: t for t in (NEXTHOP, ROUTE4, ROUTE6, FDB, CONNTRACK)}
 
@@ -470,28 +392,3 @@ def list_payload(table: Table, words: Words, *, max_count: int = 0,
 
 def flush_payload(table: Table, words: Words) -> bytes:
     return wire.FLUSH_REQ.pack(scope_of(table, words))
-
-
-# -- the main module's records ----------------------------------------------------------
-
-CLIENT_COLUMNS = ("CLIENT", "PID", "UID", "FLAGS", "OUTPUT")
-
-
-def client_flags(flags: int) -> list[str]:
-    return [name for bit, name in ((wire.CLIENT_STREAM_ACTIVE, "active"),
-                                   (wire.CLIENT_STREAM_PAUSED, "paused")) if flags & bit]
-
-
-def client_rows(batch: Batch) -> Batch:
-    return [(c, p, u, ",".join(client_flags(f)) or "-", o) for c, p, u, f, o in batch]
-
-
-def client_json_lines(batch: Batch) -> list[str]:
-    return [json.dumps({"client_id": c, "pid": p, "uid": u, "flags": client_flags(f),
-                        "output_bytes": o}) + "\n" for c, p, u, f, o in batch]
-
-
-def stats_lines(figures: Mapping[str, Any]) -> list[str]:
-    """Aligned ``key value`` lines, keys sorted."""
-    width = max(map(len, figures), default=0)
-    return [f"{key:<{width}}  {figures[key]}\n" for key in sorted(figures)]

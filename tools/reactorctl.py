@@ -31,18 +31,19 @@ from typing import IO, Any, Callable, Sequence
 from api import wire
 from api.client import ApiCallError, Client, ClientError, ConnectionClosed, Stream
 from tools.ctl_load import LoadFailed, load_fullview, load_routes
-from tools.ctl_output import OutputClosed, TablePrinter, flush, paged, silence_stdout, write
+from tools.ctl_output import (
+    CLIENTS_VIEW, OutputClosed, TablePrinter, View, flush, paged, silence_stdout, stats_lines,
+    write,
+)
 from tools.ctl_syntax import (
-    CLIENT_COLUMNS, TABLES, CtlSyntaxError, Table, add_payload, client_json_lines, client_rows,
-    del_payload, flush_payload, list_payload, options, stats_lines,
+    TABLES, CtlSyntaxError, Table, add_payload, del_payload, flush_payload, list_payload,
+    options,
 )
 from tools.paths import default_socket_path
 
 PROG = "reactorctl"
 DEFAULT_TIMEOUT = 30.0
 Action = Callable[[Client], int]
-Rows = Callable[[list[tuple[Any, ...]]], list[tuple[Any, ...]]]
-Lines = Callable[[list[tuple[Any, ...]]], list[str]]
 
 _ROUTE = {"add": "PREFIX via NH_ID [vrf V] [origin N]", "del": "PREFIX [PREFIX ...] [vrf V]",
           "get": "ADDR [vrf V]", "list": "[vrf V]", "load": "FILE|-"}
@@ -86,28 +87,28 @@ def one_shot(req_type: int, payload: bytes) -> Action:
     return run
 
 
-def show_records(records: list[tuple[Any, ...]], columns: Sequence[str], rows: Rows,
-                 json_lines: Lines, as_json: bool, out: IO[str]) -> None:
+def show_records(records: list[tuple[Any, ...]], view: View, as_json: bool,
+                 out: IO[str]) -> None:
     if as_json:
-        write(out, "".join(json_lines(records)))
+        write(out, "".join(view.json_lines(records)))
         flush(out)
     else:
-        printer = TablePrinter(out, columns)
-        printer.add(rows(records))
+        printer = TablePrinter(out, view.columns)
+        printer.add(view.rows(records))
         printer.finish()
 
 
-def show_stream(stream: Stream[tuple[Any, ...]], columns: Sequence[str], rows: Rows,
-                json_lines: Lines, args: argparse.Namespace) -> bool:
+def show_stream(stream: Stream[tuple[Any, ...]], view: View, args: argparse.Namespace) -> bool:
     """Write a stream as it arrives; False if the reader went away (stream cancelled)."""
     with paged(not args.no_pager) as out:
         try:
             if args.json:
+                json_lines = view.json_lines
                 for batch in stream.batches():
                     write(out, "".join(json_lines(batch)))
                 flush(out)
             else:
-                printer = TablePrinter(out, columns)
+                printer, rows = TablePrinter(out, view.columns), view.rows
                 for batch in stream.batches():
                     printer.add(rows(batch))
                 printer.finish()
@@ -123,7 +124,7 @@ def list_action(table: Table, args: argparse.Namespace) -> Action:
 
     def run(client: Client) -> int:
         stream = client.stream(table.req(wire.OP_LIST), payload, record=table.record)
-        if not show_stream(stream, table.columns, table.rows, table.json_lines, args):
+        if not show_stream(stream, table.view, args):
             silence_stdout()
         elif stream.incomplete and stream.last_record is not None:
             key = table.key_text(table.record.unpack(stream.last_record))
@@ -139,8 +140,7 @@ def get_action(table: Table, args: argparse.Namespace) -> Action:
 
     def run(client: Client) -> int:
         record = table.record.unpack(client.call(table.req(wire.OP_GET), payload))
-        show_records([record], table.columns, table.rows, table.json_lines, args.json,
-                     sys.stdout)
+        show_records([record], table.view, args.json, sys.stdout)
         return 0
     return run
 
@@ -191,7 +191,7 @@ def clients_action(args: argparse.Namespace) -> Action:
 
     def run(client: Client) -> int:
         stream = client.stream(wire.CLIENTS, record=wire.CLIENT)
-        if not show_stream(stream, CLIENT_COLUMNS, client_rows, client_json_lines, args):
+        if not show_stream(stream, CLIENTS_VIEW, args):
             silence_stdout()
         return 0
     return run
@@ -287,7 +287,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--routes6", type=_count, default=0, metavar="M")
     p.add_argument("--nexthop", type=_count, default=1, metavar="ID",
                    help="the routes' nexthop, added as 'gw 192.0.2.1' if missing (default 1)")
-    p.add_argument("--seed", type=int, default=None, metavar="S")
+    p.add_argument("--seed", type=int, default=0, metavar="S",
+                   help="the generator's seed (default 0: the daemon's --preload-fullview view)")
     p.set_defaults(object="fullview", prepare=fullview_action)
     return parser
 

@@ -1,4 +1,5 @@
-"""reactorctl's text <-> records, pure: parsing, formatting, --after keys, table printing.
+"""reactorctl's text <-> records, pure: parsing, formatting, --after keys, table printing,
+load batching (with a fake client).
 
 No sockets here: every function under test maps text to bytes or records to text.
 """
@@ -9,18 +10,19 @@ import io
 import json
 import shlex
 import struct
-from typing import Any
+from typing import Any, cast
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from api import wire
-from tools.ctl_load import LoadFailed, line_batches
-from tools.ctl_output import TablePrinter
+from api.client import ApiCallError, Client
+from tools.ctl_load import LoadFailed, Pipeline, line_batches
+from tools.ctl_output import TablePrinter, client_json_lines, client_rows, stats_lines
 from tools.ctl_syntax import (
     CONNTRACK, FDB, NEXTHOP, ROUTE4, ROUTE6, TABLES, CtlSyntaxError, Table, add_payload,
-    client_json_lines, client_rows, del_payload, flush_payload, list_payload, stats_lines,
+    del_payload, flush_payload, list_payload,
 )
 
 IP4 = bytes([192, 0, 2, 1]) + bytes(12)
@@ -33,11 +35,11 @@ def add(table: Table, text: str) -> tuple[Any, ...]:
 
 
 def row(table: Table, record: tuple[Any, ...]) -> tuple[Any, ...]:
-    return table.rows([record])[0]
+    return table.view.rows([record])[0]
 
 
 def as_json(table: Table, record: tuple[Any, ...]) -> dict[str, Any]:
-    line = table.json_lines([record])[0]
+    line = table.view.json_lines([record])[0]
     assert line.endswith("\n") and line.count("\n") == 1
     obj: dict[str, Any] = json.loads(line)
     return obj
@@ -315,7 +317,7 @@ def test_printer_fixes_widths_from_the_first_rows_and_never_reflows() -> None:
 
 def test_printer_of_nothing_prints_the_header() -> None:
     out = io.StringIO()
-    printer = TablePrinter(out, ROUTE4.columns)
+    printer = TablePrinter(out, ROUTE4.view.columns)
     printer.finish()
     assert out.getvalue() == "VRF  DESTINATION  NEXTHOP  ORIGIN\n"
 
@@ -350,3 +352,46 @@ def test_load_bad_line_sends_what_came_before_it_then_names_file_and_line() -> N
         next(gen)
     assert info.value.where == "r.txt:3"
     assert "bad IPv4 prefix '10.2.0.1/16': host bits set" in info.value.why
+
+
+class FakeClient:
+    """Records sends; fails the reply of one chosen request; counts what is in flight."""
+
+    def __init__(self, fail_at: int = 0) -> None:
+        self.sent: list[int] = []
+        self.inflight = 0
+        self.max_inflight = 0
+        self.fail_at = fail_at
+
+    def send(self, req_type: int, payload: bytes) -> int:
+        self.sent.append((len(payload) - 4) // wire.ROUTE4.size)
+        self.inflight += 1
+        self.max_inflight = max(self.max_inflight, self.inflight)
+        return len(self.sent)
+
+    def reply(self, req_id: int) -> bytes:
+        self.inflight -= 1
+        if req_id == self.fail_at:
+            raise ApiCallError("ROUTE4_ADD", wire.EEXIST, req_id)
+        return b""
+
+
+def test_pipeline_keeps_a_window_and_reaps_everything() -> None:
+    fake = FakeClient()
+    pipe = Pipeline(cast(Client, fake), wire.ROUTE4_ADD, 0, wire.ROUTE4.size, window=3)
+    assert pipe.per_batch == (131072 - 4) // 12
+    for _ in range(10):
+        pipe.send(bytes(12 * 5), 5, "x")
+    assert pipe.close() == 50
+    assert fake.max_inflight == 3 and fake.inflight == 0
+
+
+def test_pipeline_stops_sending_after_an_error_reply() -> None:
+    fake = FakeClient(fail_at=2)
+    pipe = Pipeline(cast(Client, fake), wire.ROUTE4_ADD, 0, wire.ROUTE4.size, window=2)
+    with pytest.raises(LoadFailed) as info:
+        for n in range(10):
+            pipe.send(bytes(12), 1, f"batch{n + 1}")
+    assert info.value.where == "batch2" and "EEXIST" in info.value.why
+    assert len(fake.sent) == 3 and fake.inflight == 0     # the one in flight was reaped
+    assert info.value.loaded == 2

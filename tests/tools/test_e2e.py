@@ -9,20 +9,26 @@ from __future__ import annotations
 
 import json
 import os
+import pty
+import select
 import shlex
 import signal
 import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from api.client import Client
+from api.wire import LIST_REQ, ROUTE4_LIST, SCOPE_ALL
 from tests.support.process import ServerProcess
-from tools.ctl_load import WINDOW
+from tests.support.rawclient import wait_for
 from tests.tools.util import (
-    ctl, fails, ok, popen_ctl, route_lines, start_daemon, stats, wait_no_stream,
+    ctl, env, fails, ok, popen_ctl, route_lines, start_daemon, stats, wait_no_stream,
 )
+from tools.ctl_load import WINDOW
 
 PRELOAD = 200_000
 
@@ -46,7 +52,7 @@ def big(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
         assert proc.terminate() == 0, proc.log()
 
 
-def json_lines(out: str) -> list[dict[str, object]]:
+def json_lines(out: str) -> list[dict[str, Any]]:
     return [json.loads(line) for line in out.splitlines()]
 
 
@@ -255,6 +261,45 @@ def test_interrupt_cancels_the_stream_and_exits_130(big: ServerProcess) -> None:
     lister.send_signal(signal.SIGINT)
     _, err = lister.communicate(timeout=30)
     assert lister.returncode == 130 and b"Traceback" not in err
+    wait_no_stream(big.path)
+
+
+def test_quitting_the_pager_cancels_the_stream(big: ServerProcess) -> None:
+    """stdout a terminal: the listing goes to $PAGER; a pager that quits ends it, exit 0."""
+    master, slave = pty.openpty()
+    lister = popen_ctl(big.path, "route4", "list", stdout=slave, stderr=subprocess.PIPE,
+                       env={**env(), "PAGER": "head -n 3"})
+    os.close(slave)
+    seen = b""
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if not select.select([master], [], [], 1.0)[0]:
+            if lister.poll() is not None:
+                break
+            continue
+        try:
+            chunk = os.read(master, 65536)
+        except OSError:            # EIO: every writer of the terminal has gone
+            break
+        if not chunk:
+            break
+        seen += chunk
+    os.close(master)
+    _, err = lister.communicate(timeout=30)
+    assert lister.returncode == 0 and err == b""
+    lines = seen.decode().splitlines()
+    assert len(lines) == 3 and lines[0].split()[:2] == ["VRF", "DESTINATION"]
+    wait_no_stream(big.path)
+
+
+def test_clients_shows_a_paused_stream(big: ServerProcess) -> None:
+    with Client(big.path, name="slow", timeout=10) as slow:
+        stream = slow.stream(ROUTE4_LIST, LIST_REQ.pack(0, SCOPE_ALL, 0))
+        wait_for(lambda: stats(big.path)["streams_paused"] == 1, what="a paused stream")
+        rows = json_lines(ok(big.path, "--json", "clients"))
+        assert sorted(tuple(r["flags"]) for r in rows) == [(), ("active", "paused")]
+        assert [r for r in route_lines(ok(big.path, "clients")) if r[3] == "active,paused"]
+        stream.close()
     wait_no_stream(big.path)
 
 

@@ -76,7 +76,8 @@ def fails(sock: str, *args: str, rc: int = 1, stdin: str | None = None) -> str:
 
 
 def popen_ctl(sock: str, *args: str, **kwargs: Any) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(ctl_argv(sock, *args), cwd=ROOT, env=env(), **kwargs)
+    kwargs.setdefault("env", env())
+    return subprocess.Popen(ctl_argv(sock, *args), cwd=ROOT, **kwargs)
 
 
 def stats(sock: str) -> dict[str, Any]:
