@@ -17,8 +17,10 @@ output from above write low to <= write low.
 Invariants:
 - the selector holds exactly ``_registered``: READ iff EV_READ is enabled and
   reading is not suspended by the high watermark, WRITE iff EV_WRITE is
-  enabled and the output is non-empty; ``selector.modify`` runs only when that
-  mask changes;
+  enabled and the output is non-empty (when a send empties the output, WRITE
+  is dropped after ``on_write`` returns, so a refilling producer keeps it;
+  no select runs in between); ``selector.modify`` runs only when that mask
+  changes;
 - a read (write) timeout runs iff it is set and READ (WRITE) is registered,
   so the spec's "runs only while" rules hold by construction; a recv (send)
   with data only ``touch()``es it (``timers.ActivityTimeout``: no heap churn
@@ -454,7 +456,6 @@ class BufferEvent:
         else:
             out.clear()
             self._tail = None
-            self._update_interest()
         self._refresh_output_state()
         if sent and self._write_timeout.timeout is not None:
             self._write_timeout.touch()
@@ -465,6 +466,10 @@ class BufferEvent:
                     callback(self)
                 except Exception:
                     self._callback_failed(callback)
+        # Write interest is dropped only now: a producer that refills the
+        # output from on_write keeps it, saving two epoll_ctl per cycle.
+        if not self._out_len and not self._closed:
+            self._update_interest()
 
     def _consume_output(self, sent: int) -> None:
         out = self._out

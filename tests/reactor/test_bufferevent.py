@@ -10,8 +10,8 @@ import pytest
 
 from reactor import EV_READ, EV_WRITE, BufferEvent, Reactor
 from reactor.clock import ManualClock
-from tests.reactor.util import (drain, fill_socket, recording_pair, registered_events,
-                                run_passes, run_until)
+from tests.reactor.util import (CountingSelector, drain, fill_socket, recording_pair,
+                                registered_events, run_passes, run_until)
 
 
 @pytest.fixture
@@ -324,3 +324,36 @@ def test_small_writes_coalesce_into_bounded_chunks(
     assert sum(sizes) == len(bev.output) == 5 + 480_000 + 100_000 + 4
     assert len(sizes) < 15
     assert max(size for size in sizes if size != 100_000) <= 65536 + 4096
+
+
+def test_selector_changes_only_when_the_interest_mask_changes() -> None:
+    sel = CountingSelector()
+    reactor = Reactor(selector=sel)
+    a, peer = socket.socketpair()
+    bev = BufferEvent(reactor, a)
+    chunk = b"c" * 65536
+    left = [64]
+
+    def refill(b: BufferEvent) -> None:  # a producer: refills as soon as drained
+        while left[0] and not b.write_full:
+            b.write(chunk)
+            left[0] -= 1
+
+    bev.set_watermark(EV_WRITE, 0, 4 * 65536)
+    bev.set_callbacks(None, refill, None)
+    bev.enable(EV_WRITE)
+    bev.enable(EV_WRITE)  # no change: no selector call
+    refill(bev)
+    total = 0
+
+    def take() -> bool:
+        nonlocal total
+        total += len(drain(peer))
+        return total == 64 * 65536
+
+    run_until(reactor, take)
+    assert sel.modifies == 0
+    assert sel.registrations <= 4  # not one register/unregister pair per refill
+    bev.close()
+    peer.close()
+    reactor.close()

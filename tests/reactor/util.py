@@ -27,18 +27,21 @@ def run_passes(reactor: Reactor, count: int, timeout: float = 0.0) -> None:
 
 
 class CountingSelector(selectors.BaseSelector):
-    """Delegates to a DefaultSelector and counts select() and modify() calls."""
+    """Delegates to a DefaultSelector; counts select(), modify() and (un)register()."""
 
     def __init__(self) -> None:
         self.inner = selectors.DefaultSelector()
         self.selects = 0
         self.modifies = 0
+        self.registrations = 0
         self.closed = False
 
     def register(self, fileobj: Any, events: int, data: Any = None) -> selectors.SelectorKey:
+        self.registrations += 1
         return self.inner.register(fileobj, events, data)
 
     def unregister(self, fileobj: Any) -> selectors.SelectorKey:
+        self.registrations += 1
         return self.inner.unregister(fileobj)
 
     def modify(self, fileobj: Any, events: int, data: Any = None) -> selectors.SelectorKey:
