@@ -14,8 +14,9 @@ Invariants:
   string (a template repeated once per row, applied once) and one write.  A
   wider value later only pushes its own row: columns never re-flow;
 - every write to the output goes through ``write``/``flush`` here, which turn
-  a closed reader (EPIPE, quitting the pager) into ``OutputClosed``; a
-  BrokenPipeError from the socket is thus never mistaken for it;
+  a closed reader (EPIPE, quitting the pager) into ``OutputClosed`` and any
+  other write error into ``OutputError``; an error from the socket is thus
+  never mistaken for either;
 - after ``OutputClosed`` the caller cancels its stream and calls
   ``silence_stdout`` so that Python's final flush has nowhere to fail.
 """
@@ -47,11 +48,17 @@ class OutputClosed(Exception):
     """The reader of our output went away (``| head`` exited, the pager quit)."""
 
 
+class OutputError(Exception):
+    """Writing our output failed otherwise (a full disk, say); ``str()`` says why."""
+
+
 def write(out: IO[str], text: str) -> None:
     try:
         out.write(text)
     except BrokenPipeError:
         raise OutputClosed from None
+    except OSError as exc:
+        raise OutputError(exc.strerror or str(exc)) from None
 
 
 def flush(out: IO[str]) -> None:
@@ -59,6 +66,8 @@ def flush(out: IO[str]) -> None:
         out.flush()
     except BrokenPipeError:
         raise OutputClosed from None
+    except OSError as exc:
+        raise OutputError(exc.strerror or str(exc)) from None
 
 
 def silence_stdout() -> None:

@@ -22,6 +22,7 @@ Invariants:
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import os
 import shlex
@@ -32,8 +33,8 @@ from api import wire
 from api.client import ApiCallError, Client, ClientError, ConnectionClosed, Stream
 from tools.ctl_load import LoadFailed, load_fullview, load_routes
 from tools.ctl_output import (
-    CLIENTS_VIEW, OutputClosed, TablePrinter, View, flush, paged, silence_stdout, stats_lines,
-    write,
+    CLIENTS_VIEW, OutputClosed, OutputError, TablePrinter, View, flush, paged, silence_stdout,
+    stats_lines, write,
 )
 from tools.ctl_syntax import (
     TABLES, CtlSyntaxError, Table, add_payload, del_payload, flush_payload, list_payload,
@@ -148,8 +149,10 @@ def get_action(table: Table, args: argparse.Namespace) -> Action:
 def load_action(table: Table, args: argparse.Namespace) -> Action:
     options(args.words, {})
     name = "<stdin>" if args.file == "-" else args.file
-    source = sys.stdin if args.file == "-" else open(args.file, encoding="utf-8",
-                                                       errors="replace")
+    if args.file == "-":
+        source = io.TextIOWrapper(sys.stdin.buffer, encoding="utf-8", errors="replace")
+    else:
+        source = open(args.file, encoding="utf-8", errors="replace")
 
     def run(client: Client) -> int:
         with source:
@@ -310,8 +313,12 @@ def run(action: Action, path: str, timeout: float) -> int:
         except OutputClosed:
             silence_stdout()
             return 0
+        except OutputError as exc:
+            silence_stdout()
+            err(f"cannot write output: {exc}")
         except LoadFailed as exc:
-            err(f"{exc.where}: {exc.why} ({exc.loaded} routes loaded)")
+            plural = "" if exc.loaded == 1 else "s"
+            err(f"{exc.where}: {exc.why} ({exc.loaded} route{plural} loaded)")
         except ApiCallError as exc:
             err(str(exc))
         except ConnectionClosed:

@@ -231,6 +231,15 @@ def test_api_errors_are_one_line(daemon: ServerProcess) -> None:
         "reactorctl: FDB_DEL: ENOENT (no such object)"
 
 
+def test_output_write_error_is_one_line_and_cancels(big: ServerProcess) -> None:
+    with open("/dev/full", "w") as full:
+        lister = popen_ctl(big.path, "route4", "list", stdout=full, stderr=subprocess.PIPE)
+        _, err = lister.communicate(timeout=30)
+    assert lister.returncode == 1
+    assert err.decode() == "reactorctl: cannot write output: No space left on device\n"
+    wait_no_stream(big.path)
+
+
 # -- listings: pipes, signals, EXFULL -----------------------------------------------------------
 
 
