@@ -347,6 +347,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return run(action, args.socket or default_socket_path(), args.timeout)
     except KeyboardInterrupt:
+        silence_stdout()     # unflushed output may face a reader the Ctrl-C killed too
         return 130
 
 
