@@ -24,6 +24,7 @@ being iterated while other calls run: what the daemon sends meanwhile).
 Responses to abandoned requests are dropped as they arrive.  Not thread-safe.
 """
 
+
 from __future__ import annotations
 
 import json
@@ -31,53 +32,18 @@ import socket
 import struct
 from collections import deque
 from dataclasses import dataclass, field
-from itertools import chain, islice
-from typing import Any, Generator, Generic, Iterator, TypeVar, cast, overload
+from typing import Any, overload
 
 from api import wire
-from api.codec import CodecError, Response, ResponseDecoder, encode_request, iter_records, \
-    iter_tuples
+from api.client_errors import ApiCallError, ClientError, ConnectionClosed, ProtocolError, \
+    VersionMismatch, is_terminator
+from api.client_stream import Stream
+from api.codec import CodecError, Response, ResponseDecoder, encode_request, iter_tuples
+
+__all__ = ["Client", "Stream", "ClientError", "ConnectionClosed", "ProtocolError",
+           "ApiCallError", "VersionMismatch", "RECV_SIZE"]
 
 RECV_SIZE = 256 * 1024
-T = TypeVar("T")
-
-
-class ClientError(Exception):
-    """Base of the errors raised by this module."""
-
-
-class ConnectionClosed(ClientError):
-    """The daemon closed the connection."""
-
-
-class ProtocolError(ClientError):
-    """The daemon sent something wire-v1 does not allow."""
-
-
-class ApiCallError(ClientError):
-    """A request was answered with an error status (a positive errno)."""
-
-    def __init__(self, request: str, status: int, req_id: int | None = None) -> None:
-        super().__init__(request, status, req_id)
-        self.request = request
-        self.status = status
-        self.req_id = req_id
-
-    def __str__(self) -> str:
-        text = wire.STATUS_TEXT.get(self.status, "unknown status")
-        return f"{self.request}: {wire.status_name(self.status)} ({text})"
-
-
-class VersionMismatch(ApiCallError):
-    """HELLO was answered EBADMSG: the daemon does not speak this API version."""
-
-    def __str__(self) -> str:
-        return (f"{super().__str__()}: the daemon does not speak API version "
-                f"{wire.API_VERSION}")
-
-
-def _is_terminator(frame: Response) -> bool:
-    return frame.status != 0 or not frame.payload
 
 
 @dataclass(slots=True)
@@ -237,7 +203,7 @@ class Client:
         if pending is not None:
             pending.frames.append(frame)
         elif frame.for_id in self._abandoned:
-            if not self._abandoned[frame.for_id] or _is_terminator(frame):
+            if not self._abandoned[frame.for_id] or is_terminator(frame):
                 del self._abandoned[frame.for_id]
         else:
             raise ProtocolError(f"response for id {frame.for_id}, which is not outstanding")
@@ -269,7 +235,7 @@ class Client:
         pending = self._pending.pop(req_id, None)
         if pending is None:
             return
-        if stream and not any(map(_is_terminator, pending.frames)):
+        if stream and not any(map(is_terminator, pending.frames)):
             self._abandoned[req_id] = True
         elif not stream and not pending.frames:
             self._abandoned[req_id] = False
@@ -290,199 +256,3 @@ class Client:
         self._abandon(cancel_id, stream=False)
         self._abandon(stream_id, stream=True)
 
-
-@dataclass(slots=True)
-class _StreamState:
-    """What the record generator needs (it must not hold the ``Stream`` itself)."""
-
-    client: Client
-    sid: int
-    request: str
-    record: struct.Struct | None
-    size: int = 0                      # record size; 0 until the first raw item
-    done: bool = False                 # terminator read, or stream given up
-    status: int | None = None          # the terminator's status
-    last_record: bytes | None = None
-
-
-def _finish(st: _StreamState, frame: Response, *, closing: bool = False) -> None:
-    """Record the stream's terminator; raise its error unless it is expected."""
-    client = st.client
-    st.done, st.status = True, frame.status
-    client._pending.pop(st.sid, None)
-    cancelled = st.sid in client._cancelled
-    client._cancelled.discard(st.sid)
-    if frame.payload and not closing:
-        raise ProtocolError(f"{st.request}: error terminator with a payload")
-    ok = (wire.OK, wire.EXFULL) + ((wire.ECANCELED,) if cancelled else ())
-    if frame.status not in ok and not closing:
-        raise ApiCallError(st.request, frame.status, st.sid)
-
-
-def _queued(st: _StreamState, frames: deque[Response]) -> list[Any]:
-    """Records from frames other readers queued for the stream (slow path)."""
-    out: list[Any] = []
-    while frames and not st.done:
-        frame = frames.popleft()
-        if _is_terminator(frame):
-            _finish(st, frame)
-            break
-        payload = frame.payload
-        if st.record is None:
-            st.size = len(payload)
-            out.append(payload)
-        elif len(payload) != st.size:
-            raise ProtocolError(f"{st.request}: record of {len(payload)} bytes, "
-                                f"expected {st.size}")
-        else:
-            out.append(st.record.unpack(payload))
-        st.last_record = payload
-    return out
-
-
-def _batches(st: _StreamState) -> Generator[Iterator[Any], None, None]:
-    """The stream's records, batch by batch, each decoded lazily from one run."""
-    client, decoder = st.client, st.client._decoder
-    frames = client._pending[st.sid].frames
-    try:
-        while not st.done:
-            if frames:
-                batch = _queued(st, frames)
-                if batch:
-                    yield iter(batch)
-                continue
-            run = decoder.take_frames(st.sid, st.size) if st.size else b""
-            if not run:
-                client._pump()
-                continue
-            st.last_record = run[-st.size:]
-            yield iter_records(run, st.size) if st.record is None else \
-                iter_tuples(run, st.record)
-    except Exception:
-        if not st.done:   # timeout, lost connection, protocol error: give the stream up
-            st.done = True
-            _give_up(st)
-        raise
-
-
-def _give_up(st: _StreamState) -> None:
-    """Cancel without waiting if the connection still works, else just forget."""
-    try:
-        st.client._orphan(st.sid)
-    except Exception:
-        st.client._abandon(st.sid, stream=True)
-
-
-class Stream(Generic[T]):
-    """The records of one stream request; an iterator and a context manager.
-
-    ``for record in stream`` runs at C speed per item (a chain over lazily
-    decoded runs; the loop keeps the stream alive).  Use either the items or
-    ``batches()``, not both.
-    """
-
-    def __init__(self, client: Client, sid: int, request: str,
-                 record: struct.Struct | None) -> None:
-        self._st = _StreamState(client, sid, request, record,
-                                record.size if record is not None else 0)
-        self._gen = _batches(self._st)
-        self._items: Iterator[T] = chain.from_iterable(self._gen)
-        self._mode = ""
-        self._closed = False
-
-    @property
-    def id(self) -> int:
-        return self._st.sid
-
-    @property
-    def done(self) -> bool:
-        """Ended: terminator read, or given up."""
-        return self._st.done
-
-    @property
-    def status(self) -> int | None:
-        """The terminator's status, once read."""
-        return self._st.status
-
-    @property
-    def incomplete(self) -> bool:
-        """Ended with EXFULL: resume with AFTER ``last_record``."""
-        return self._st.status == wire.EXFULL
-
-    @property
-    def last_record(self) -> bytes | None:
-        """Raw bytes of the last record received (all yielded once the stream ended)."""
-        return self._st.last_record
-
-    def _use(self, mode: str) -> None:
-        if self._mode and self._mode != mode:
-            raise RuntimeError("a Stream is read either by items or by batches(), not both")
-        self._mode = mode
-
-    def __iter__(self) -> Iterator[T]:
-        self._use("items")
-        # The empty islice over (self,) keeps the stream alive while a loop runs
-        # over the chain, at no cost per item; the stream never holds the loop.
-        return cast(Iterator[T], chain(self._items, islice((self,), 0)))
-
-    def __next__(self) -> T:
-        self._use("items")
-        return next(self._items)
-
-    def batches(self) -> Iterator[list[T]]:
-        """The records in lists, one per run read from the socket."""
-        self._use("batches")
-        return self._lists()
-
-    def _lists(self) -> Iterator[list[T]]:
-        for batch in self._gen:    # a generator method: it keeps the stream alive
-            yield list(batch)
-
-    def close(self) -> None:
-        """Cancel if not ended, then drain the terminator and the cancel's reply."""
-        if self._closed:
-            return
-        self._closed = True
-        self._gen.close()
-        st = self._st
-        if st.done or st.client.closed:
-            return
-        try:
-            _cancel_and_drain(st)
-        except BaseException:
-            st.done = True
-            st.client._abandon(st.sid, stream=True)
-            raise
-
-    def __enter__(self) -> Stream[T]:
-        return self
-
-    def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
-        try:
-            self.close()
-        except (ClientError, OSError):
-            if exc_type is None:
-                raise   # else the exception already propagating says more
-
-    def __del__(self) -> None:
-        st = self._st
-        if not (self._closed or st.done or st.client.closed):
-            st.done = True
-            _give_up(st)   # best effort, never blocks on reading
-
-
-def _cancel_and_drain(st: _StreamState) -> None:
-    client = st.client
-    cancel_id = client.send(wire.STREAM_CANCEL, wire.CANCEL_REQ.pack(st.sid))
-    client._cancelled.add(st.sid)
-    frames = client._pending[st.sid].frames
-    while not st.done:
-        while frames and not st.done:
-            frame = frames.popleft()
-            if _is_terminator(frame):
-                _finish(st, frame, closing=True)
-            elif not st.size and st.record is None:
-                st.size = len(frame.payload)
-        if not st.done and not (st.size and client._decoder.skip_records(st.sid, st.size)):
-            client._pump()
-    client._cancel_status(cancel_id)
