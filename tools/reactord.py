@@ -17,6 +17,7 @@ status, duration) and errors with their context.
 from __future__ import annotations
 
 import argparse
+import errno
 import itertools
 import logging
 import os
@@ -30,7 +31,7 @@ from api.config import ServerConfig
 from api.registry import Registry
 from api.server import Server
 from reactor import Reactor
-from reactor.unix import listen_unix
+from reactor.unix import SocketInUse, connect_unix, listen_unix
 from tables.handlers import Tables, register_tables
 from tools.fullview import generate_nexthops, generate_routes4
 from tools.paths import default_socket_path
@@ -98,21 +99,28 @@ def main(argv: Sequence[str] | None = None) -> int:
     path = args.socket or default_socket_path()
     try:
         config = build_config(args)
-        sock = listen_unix(path, mode=args.socket_mode)
+        refuse_live_daemon(path)
     except (ValueError, OSError) as err:
         log.error("cannot start: %s", err)
         return 1
-    inode = os.stat(path).st_ino
     reactor = Reactor()
     registry = Registry()
     tables = Tables.create()
     register_tables(registry, tables)
-    if args.preload_fullview:
-        preload(tables, args.preload_fullview)
     server = Server(reactor, registry, config)
-    server.listen(sock)
+    # Handlers before the socket exists: once a client can connect, a signal
+    # always takes the clean shutdown path (it is served when the loop starts).
     for signum in (signal.SIGTERM, signal.SIGINT):
         reactor.add_signal(signum, lambda signum: begin_shutdown(server, reactor, signum))
+    if args.preload_fullview:
+        preload(tables, args.preload_fullview)
+    try:
+        server.listen(listen_unix(path, mode=args.socket_mode))
+    except OSError as err:
+        log.error("cannot start: %s", err)
+        reactor.close()
+        return 1
+    inode = os.stat(path).st_ino
     log.info("listening on %s (mode %o): write_high %d, write_low %d, output_cap %d, "
              "max_clients %d, stall_timeout %gs, idle_timeout %gs", path, args.socket_mode,
              config.write_high, config.write_low, config.output_cap, config.max_clients,
@@ -124,6 +132,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         remove_socket_file(path, inode)
     log.info("stopped")
     return 0
+
+
+def refuse_live_daemon(path: str) -> None:
+    """Fail before any slow start-up work when a daemon already answers on ``path``.
+
+    ``listen_unix`` checks again when it binds; this early check only spares a
+    second daemon its preload."""
+    try:
+        connect_unix(path, timeout=1.0).close()
+    except OSError:
+        return
+    raise SocketInUse(errno.EADDRINUSE, f"a live daemon answers on {path}")
 
 
 def begin_shutdown(server: Server, reactor: Reactor, signum: int) -> None:
