@@ -92,9 +92,9 @@ def main(argv: list[str] | None = None) -> int:
     config = ServerConfig(write_high=args.write_high, write_low=args.write_low,
                           output_cap=args.output_cap, max_clients=args.max_clients)
     server = Server(reactor, registry, config)
-    server.listen(listen_unix(args.socket, mode=0o600))
-    for signum in (signal.SIGTERM, signal.SIGINT):
+    for signum in (signal.SIGTERM, signal.SIGINT):   # before clients can connect
         reactor.add_signal(signum, lambda _signum: server.shutdown(reactor.stop))
+    server.listen(listen_unix(args.socket, mode=0o600))
     reactor.run()
     reactor.close()
     os.unlink(args.socket)
