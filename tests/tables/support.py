@@ -97,12 +97,14 @@ class Daemon:
 
     tables: Tables
     registry: Registry
+    clock: Clock
 
     @classmethod
     def create(cls) -> Daemon:
-        tables, registry = Tables.create(clock_ns=Clock()), Registry()
+        clock, registry = Clock(), Registry()
+        tables = Tables.create(clock_ns=clock)
         register_tables(registry, tables)
-        return cls(tables, registry)
+        return cls(tables, registry, clock)
 
     def call(self, req_type: int, payload: bytes) -> tuple[int, bytes]:
         """(status, reply payload) of a one-shot request."""
