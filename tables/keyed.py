@@ -7,8 +7,9 @@ key order) followed by the wire record (``record_size`` bytes).  Items live in
 - ``SortedItems``, a two-level sorted list (sublists of ~``LOAD`` items plus
   the maximum of each), walked by LIST: a batch is one bisect plus list
   slices, then one slice ``item[-R:]`` per record: no lookup per record;
-- a dict ``key -> item`` for exact lookups; the key is the sort key read as a
-  big-endian integer, passed through the table's bijective ``dict_key`` mix.
+- exact lookups by the sort key read as a big-endian integer: ``KeyedTable``
+  keeps one dict ``key -> item``; the route tables keep one dict per
+  (vrf, prefixlen), which longest-prefix match probes anyway.
 
 A table whose LIST scope is not the leading key field (nexthop: scope vrf_id,
 key nh_id) keeps a second ``SortedItems`` of ``scope + key + record`` items, so
@@ -29,11 +30,11 @@ flush of a range O(n/L + removed).
 
 from __future__ import annotations
 
-from bisect import bisect_left, bisect_right
+from bisect import bisect_left
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from itertools import chain
-from operator import is_not, itemgetter
+from operator import itemgetter
 from struct import iter_unpack
 from typing import Protocol, TypeVar
 
@@ -56,14 +57,24 @@ class TableError(Exception):
 
 
 class SortedItems:
-    """Sorted bytes items in sublists of LOAD..2·LOAD (``_maxes[i] == _lists[i][-1]``)."""
+    """Sorted items in sublists, each with a blob of its records (the items' tails).
 
-    __slots__ = ("_lists", "_maxes", "_len")
+    Sublist i holds LOAD/4..2·LOAD items (unless it is the only one);
+    ``_maxes[i] == _lists[i][-1]``; ``_blobs[i]`` is the concatenation of the
+    last ``record_size`` bytes of each item of ``_lists[i]``.  Bisecting reads
+    items; a walk (``take``) copies records from the blobs: contiguous memory,
+    however scattered the item objects are.
+    """
 
-    def __init__(self) -> None:
+    __slots__ = ("_lists", "_blobs", "_maxes", "_len", "_size", "_tail")
+
+    def __init__(self, record_size: int) -> None:
         self._lists: list[list[bytes]] = []
+        self._blobs: list[bytearray] = []
         self._maxes: list[bytes] = []
         self._len = 0
+        self._size = record_size
+        self._tail = itemgetter(slice(-record_size, None))
 
     def __len__(self) -> int:
         return self._len
@@ -72,128 +83,155 @@ class SortedItems:
         return chain.from_iterable(self._lists)
 
     def clear(self) -> None:
-        self._lists, self._maxes, self._len = [], [], 0
+        self._lists, self._blobs, self._maxes, self._len = [], [], [], 0
+
+    def _blob(self, items: list[bytes]) -> bytearray:
+        return bytearray(b"".join(map(self._tail, items)))
+
+    def _set(self, lists: list[list[bytes]], blobs: list[bytearray] | None = None) -> None:
+        self._lists = lists
+        self._blobs = blobs if blobs is not None else [self._blob(sub) for sub in lists]
+        self._maxes = [sub[-1] for sub in lists]
 
     def update(self, items: list[bytes]) -> None:
         """Insert ``items`` (none present yet; the list is sorted in place)."""
         if not items:
             return
         items.sort()
-        if len(items) * 2 >= self._len or not self._maxes:
+        self._len += len(items)
+        if len(items) * 2 >= self._len:
             merged = list(chain.from_iterable(self._lists))
             merged += items
             merged.sort()  # two sorted runs: timsort merges them in O(n)
-            self._len = len(merged)
-            self._lists = _chunks(merged)
-            self._maxes = [sub[-1] for sub in self._lists]
-            return
-        self._len += len(items)
-        if self._merge(items):
+            self._set(_chunks(merged))
+        elif self._merge(items):
             self._normalize()
 
     def _merge(self, items: list[bytes]) -> bool:
         """Insert sorted ``items`` group by group; True if a sublist grew too long."""
-        lists, maxes, count = self._lists, self._maxes, len(items)
-        last, i, oversize = len(maxes) - 1, 0, False
+        lists, blobs, maxes, size = self._lists, self._blobs, self._maxes, self._size
+        last, i, count, oversize = len(maxes) - 1, 0, len(items), False
         while i < count:
             pos = bisect_left(maxes, items[i])
             if pos > last:  # the tail: past every item, append to the last sublist
-                sub = lists[last]
-                sub += items[i:]
-                lists[last:] = tail = _chunks(sub) if len(sub) > 2 * LOAD else [sub]
-                maxes[last:] = [piece[-1] for piece in tail]
-                return oversize
+                lists[last] += items[i:]
+                blobs[last] += b"".join(map(self._tail, items[i:]))
+                maxes[last] = items[-1]
+                return oversize or len(lists[last]) > 2 * LOAD
             end = bisect_left(items, maxes[pos], i + 1)
-            sub = lists[pos]
-            if (end - i) * 16 > len(sub):  # a dense group: one C-level merge
-                sub += items[i:end]
-                sub.sort()
-            else:
-                lo = 0
-                for item in items[i:end]:
-                    lo = bisect_left(sub, item, lo)
-                    sub.insert(lo, item)
+            sub, blob, lo = lists[pos], blobs[pos], 0
+            for item in items[i:end]:
+                lo = bisect_left(sub, item, lo)
+                sub.insert(lo, item)
+                blob[lo * size:lo * size] = item[-size:]
             oversize = oversize or len(sub) > 2 * LOAD
             i = end
         return oversize
 
+    def _find(self, item: bytes) -> tuple[int, int]:
+        """(sublist, index) of a present item."""
+        pos = bisect_left(self._maxes, item)
+        sub = self._lists[pos] if pos < len(self._lists) else []
+        idx = bisect_left(sub, item)
+        if idx == len(sub) or sub[idx] != item:
+            raise KeyError(item)
+        return pos, idx
+
     def replace(self, old: bytes, new: bytes) -> None:
         """Put ``new`` where ``old`` is; both must sort to the same place (same key)."""
-        pos = bisect_left(self._maxes, old)
-        sub = self._lists[pos]
-        idx = bisect_left(sub, old)
-        if sub[idx] != old:
-            raise KeyError(old)
-        sub[idx] = new
-        if idx == len(sub) - 1:
+        pos, idx = self._find(old)
+        self._lists[pos][idx] = new
+        self._blobs[pos][idx * self._size:(idx + 1) * self._size] = new[-self._size:]
+        if idx == len(self._lists[pos]) - 1:
             self._maxes[pos] = new
 
     def remove_many(self, items: list[bytes]) -> None:
-        """Remove ``items`` (all present; the list is sorted in place)."""
-        items.sort()
-        lists, maxes, count, i = self._lists, self._maxes, len(items), 0
-        short = False
-        while i < count:
-            pos = bisect_left(maxes, items[i])
-            end = bisect_right(items, maxes[pos], i)
-            sub = lists[pos]
-            if (end - i) * 16 > len(sub):
-                gone = set(items[i:end])
-                sub[:] = [item for item in sub if item not in gone]
-            else:
-                for item in items[i:end]:
-                    del sub[bisect_left(sub, item)]
+        """Remove ``items`` (all present)."""
+        short, size = False, self._size
+        for item in sorted(items, reverse=True):   # a sublist's maximum goes last
+            pos, idx = self._find(item)
+            sub = self._lists[pos]
+            del sub[idx], self._blobs[pos][idx * size:(idx + 1) * size]
             if sub:
-                maxes[pos] = sub[-1]
+                self._maxes[pos] = sub[-1]
             short = short or len(sub) < LOAD // 4
-            i = end
-        self._len -= count
+        self._len -= len(items)
         if short:
             self._normalize()
 
     def remove_range(self, start: bytes, stop: bytes | None) -> list[bytes]:
         """Remove and return the items ``start <= item < stop`` (no ``stop``: to the end)."""
-        removed = self.take(start, stop, self._len)
-        if removed:
-            self.remove_many(list(removed))
+        first, first_idx = self._locate(start)
+        end, end_idx = self._locate(stop) if stop is not None else (len(self._lists), 0)
+        if (first, first_idx) >= (end, end_idx):
+            return []
+        lists, blobs, size = self._lists, self._blobs, self._size
+        if first == end:
+            removed = lists[first][first_idx:end_idx]
+            del lists[first][first_idx:end_idx], blobs[first][first_idx * size:end_idx * size]
+        else:
+            tail, tail_blob = (lists[end], blobs[end]) if end < len(lists) else ([], bytearray())
+            removed = list(chain(lists[first][first_idx:], *lists[first + 1:end], tail[:end_idx]))
+            lists[first:end + 1] = [lists[first][:first_idx] + tail[end_idx:]]
+            blobs[first:end + 1] = [blobs[first][:first_idx * size] + tail_blob[end_idx * size:]]
+        self._len -= len(removed)
+        self._normalize()
         return removed
 
-    def take(self, start: bytes, stop: bytes | None, limit: int) -> list[bytes]:
-        """Up to ``limit`` items ``start <= item < stop``, in order: O(log n + limit)."""
-        lists, maxes = self._lists, self._maxes
-        pos = bisect_left(maxes, start)
-        if pos == len(maxes) or limit <= 0:
-            return []
-        sub = lists[pos]
-        idx = bisect_left(sub, start)
-        batch = sub[idx:idx + limit]
-        last = len(lists) - 1
-        while len(batch) < limit and pos < last:
-            pos += 1
-            batch += lists[pos][:limit - len(batch)]
-        if stop is not None and batch and batch[-1] >= stop:
-            del batch[bisect_left(batch, stop):]
-        return batch
+    def _locate(self, bound: bytes) -> tuple[int, int]:
+        """(sublist, index) of the first item >= ``bound``; (len(lists), 0) if none."""
+        pos = bisect_left(self._maxes, bound)
+        if pos == len(self._maxes):
+            return pos, 0
+        return pos, bisect_left(self._lists[pos], bound)
+
+    def take(self, start: bytes, stop: bytes | None, limit: int) -> tuple[list[bytes], bytes]:
+        """Up to ``limit`` records of the items ``start <= item < stop``, and the last item.
+
+        O(log n + limit); the records are copied from the blobs.
+        """
+        lists, blobs, size = self._lists, self._blobs, self._size
+        pos, idx = self._locate(start)
+        chunks: list[bytearray] = []
+        last_item, count = b"", 0
+        while count < limit and pos < len(lists):
+            sub = lists[pos]
+            end = min(len(sub), idx + limit - count)
+            stopped = False
+            if stop is not None and sub[end - 1] >= stop:
+                end, stopped = bisect_left(sub, stop, idx, end), True
+            if end > idx:
+                chunks.append(blobs[pos][idx * size:end * size])
+                count += end - idx
+                last_item = sub[end - 1]
+            if stopped:
+                break
+            pos, idx = pos + 1, 0
+        return split(b"".join(chunks), size), last_item
 
     def _normalize(self) -> None:
-        """Merge short sublists into a neighbour, split long ones: O(n/L).
-
-        Afterwards every sublist holds LOAD/4..2·LOAD items (unless only one).
-        """
-        joined: list[list[bytes]] = []
-        for sub in self._lists:
-            if joined and (len(sub) < LOAD // 4 or len(joined[-1]) < LOAD // 4):
-                joined[-1] = joined[-1] + sub
-            elif sub:
-                joined.append(sub)
+        """Merge short sublists into a neighbour, split long ones: O(n/L)."""
         lists: list[list[bytes]] = []
-        for sub in joined:
-            if len(sub) > 2 * LOAD:
-                lists += _chunks(sub)
-            else:
+        blobs: list[bytearray] = []
+        for sub, blob in zip(self._lists, self._blobs):
+            if lists and (len(sub) < LOAD // 4 or len(lists[-1]) < LOAD // 4):
+                lists[-1], blobs[-1] = lists[-1] + sub, blobs[-1] + blob
+            elif sub:
                 lists.append(sub)
-        self._lists = lists
-        self._maxes = [sub[-1] for sub in lists]
+                blobs.append(blob)
+        final: list[list[bytes]] = []
+        final_blobs: list[bytearray] = []
+        for sub, blob in zip(lists, blobs):
+            if len(sub) <= 2 * LOAD:
+                final.append(sub)
+                final_blobs.append(blob)
+                continue
+            offset = 0
+            for piece in _chunks(sub):
+                final.append(piece)
+                final_blobs.append(blob[offset:offset + len(piece) * self._size])
+                offset += len(piece) * self._size
+        self._set(final, final_blobs)
 
 
 def _chunks(items: list[bytes]) -> list[list[bytes]]:
@@ -229,119 +267,66 @@ def scope_range(scope: int) -> tuple[bytes, bytes | None]:
     return scope.to_bytes(2, "big"), (scope + 1).to_bytes(2, "big")
 
 
-def same_key(key: int) -> int:
-    """The identity: the dict key of a table whose sort keys hash well as they are."""
-    return key
+class KeyOrder:
+    """Items in key order (``SortedItems``), an optional scope index, and cursors.
 
-
-class KeyedTable:
-    """Items in key order (``SortedItems``) plus ``by_key``: dict key -> item.
-
-    A *sort key* is the integer of an item's first ``key_size`` bytes; its
-    *dict key* is ``dict_key(sort key)``, a bijection chosen by the table so
-    that the low bits (the dict's hash slots) vary: route keys end with
-    prefixlen and zero host bits, which as plain ints would crowd a few slots.
+    The order alone: whoever owns the exact lookups (``KeyedTable``'s dict, or
+    the route tables' per-prefix-length dicts) tells it what is new, replaced
+    or removed.
     """
 
-    __slots__ = ("key_size", "record_size", "by_key", "dict_key", "_items", "_scope_of",
-                 "_by_scope", "_after_pad")
+    __slots__ = ("key_size", "record_size", "_items", "_scope_of", "_by_scope", "_after_pad")
 
-    def __init__(self, key_size: int, record_size: int, *,
-                 dict_key: Callable[[int], int] = same_key,
+    def __init__(self, key_size: int, record_size: int,
                  scope_of: Callable[[bytes], bytes] | None = None) -> None:
         """``scope_of(record)`` -> 2-byte big-endian scope, when it is not the key's lead."""
         self.key_size = key_size
         self.record_size = record_size
-        self.by_key: dict[int, bytes] = {}
-        """Read-only for callers: dict key -> item (``item[key_size:]`` is the record)."""
-        self.dict_key = dict_key
-        self._items = SortedItems()
+        self._items = SortedItems(record_size)
         self._scope_of = scope_of
-        self._by_scope = SortedItems() if scope_of else None
+        self._by_scope = SortedItems(record_size) if scope_of else None
         self._after_pad = b"\xff" * (record_size + 1)
 
     def __len__(self) -> int:
-        return len(self.by_key)
-
-    def __contains__(self, key: int) -> bool:
-        """Whether the sort key ``key`` is present."""
-        return self.dict_key(key) in self.by_key
-
-    def record(self, key: int) -> bytes | None:
-        """The record of sort key ``key``, or None."""
-        item = self.by_key.get(self.dict_key(key))
-        return None if item is None else item[self.key_size:]
+        return len(self._items)
 
     def items(self) -> Iterator[bytes]:
         """All items in key order (not safe across changes; for tests and tools)."""
         return iter(self._items)
 
-    def put_many(self, records: dict[int, bytes]) -> list[bytes]:
-        """Insert or replace ``sort key -> record``; return the replaced items."""
-        by_key, size, dict_key = self.by_key, self.key_size, self.dict_key
-        new_items: list[bytes] = []
-        replaced: list[tuple[bytes, bytes]] = []
-        for key, record in records.items():
-            item = key.to_bytes(size, "big") + record
-            old = by_key.get(dict_key(key))
-            by_key[dict_key(key)] = item
-            if old is None:
-                new_items.append(item)
-            else:
-                replaced.append((old, item))
-        for old, item in replaced:
-            self._items.replace(old, item)
-        self._items.update(new_items)
-        if self._by_scope is not None:
-            self._by_scope.remove_many([self._scoped(old) for old, _ in replaced])
-            self._by_scope.update([self._scoped(item) for item in new_items]
-                                  + [self._scoped(item) for _, item in replaced])
-        return [old for old, _ in replaced]
-
-    def put_new(self, dict_keys: list[int], items: list[bytes]) -> bool:
-        """Insert ``dict key -> item`` if every key is absent and distinct; else change nothing.
-
-        The bulk fast path: one dict probe per key (``setdefault`` both tests
-        and inserts); on a conflict the keys just inserted are taken out again.
-        Returns whether the items were inserted.
-        """
-        by_key = self.by_key
-        if any(map(is_not, map(by_key.setdefault, dict_keys, items), items)):
-            for key, item in zip(dict_keys, items):
-                if by_key.get(key) is item:
-                    del by_key[key]
-            return False
+    def insert(self, items: list[bytes]) -> None:
+        """Add items whose keys are absent (the list is sorted in place)."""
         if self._by_scope is not None:
             self._by_scope.update([self._scoped(item) for item in items])
         self._items.update(items)
-        return True
 
-    def delete_many(self, keys: Iterable[int]) -> list[bytes]:
-        """Remove the (present, distinct) sort ``keys``; return their items."""
-        pop, dict_key = self.by_key.pop, self.dict_key
-        removed = [pop(dict_key(key)) for key in keys]
-        self._items.remove_many(list(removed))
+    def replace(self, pairs: list[tuple[bytes, bytes]]) -> None:
+        """Swap each (old, new) item pair; both items of a pair have the same key."""
+        for old, new in pairs:
+            self._items.replace(old, new)
+        if self._by_scope is not None and pairs:
+            self._by_scope.remove_many([self._scoped(old) for old, _ in pairs])
+            self._by_scope.update([self._scoped(new) for _, new in pairs])
+
+    def remove(self, items: list[bytes]) -> None:
+        """Take out present items."""
+        self._items.remove_many(list(items))
+        if self._by_scope is not None:
+            self._by_scope.remove_many([self._scoped(item) for item in items])
+
+    def remove_scope(self, scope: int) -> list[bytes]:
+        """Take out and return the items whose key starts with ``scope`` (0xffff: all)."""
+        start, stop = scope_range(scope)
+        if stop is None:
+            removed = list(self._items)
+            self._items.clear()
+            if self._by_scope is not None:
+                self._by_scope.clear()
+            return removed
+        removed = self._items.remove_range(start, stop)
         if self._by_scope is not None:
             self._by_scope.remove_many([self._scoped(item) for item in removed])
         return removed
-
-    def delete_range(self, scope: int) -> int:
-        """Remove every item whose key starts with ``scope`` (all for 0xffff): the count."""
-        start, stop = scope_range(scope)
-        if stop is None:
-            count = len(self.by_key)
-            self._items.clear()
-            self.by_key.clear()
-            if self._by_scope is not None:
-                self._by_scope.clear()
-            return count
-        removed = self._items.remove_range(start, stop)
-        pop, size, dict_key = self.by_key.pop, self.key_size, self.dict_key
-        for item in removed:
-            pop(dict_key(int.from_bytes(item[:size], "big")))
-        if self._by_scope is not None:
-            self._by_scope.remove_many([self._scoped(item) for item in removed])
-        return len(removed)
 
     def _scoped(self, item: bytes) -> bytes:
         assert self._scope_of is not None
@@ -369,19 +354,72 @@ class KeyedTable:
         if remaining is not None:
             if remaining == 0:
                 cursor.finished = True
-                cursor.truncated = bool(index.take(start, cursor.stop, 1))
+                cursor.truncated = bool(index.take(start, cursor.stop, 1)[0])
                 return []
             limit = min(limit, remaining)
-        items = index.take(start, cursor.stop, limit)
-        if len(items) < limit:
+        records, last_item = index.take(start, cursor.stop, limit)
+        if len(records) < limit:
             cursor.finished = True  # nothing more in range at this moment
-        if items:
-            size = -self.record_size
-            cursor.last = items[-1][:size]
+        if records:
+            cursor.last = last_item[:-self.record_size]
             if remaining is not None:
-                cursor.remaining = remaining - len(items)
-            return [item[size:] for item in items]
-        return items
+                cursor.remaining = remaining - len(records)
+        return records
+
+
+class KeyedTable(KeyOrder):
+    """A ``KeyOrder`` plus ``by_key``: sort key (an int) -> item, for exact lookups."""
+
+    __slots__ = ("by_key",)
+
+    def __init__(self, key_size: int, record_size: int,
+                 scope_of: Callable[[bytes], bytes] | None = None) -> None:
+        super().__init__(key_size, record_size, scope_of)
+        self.by_key: dict[int, bytes] = {}
+        """Read-only for callers: sort key -> item (``item[key_size:]`` is the record)."""
+
+    def __contains__(self, key: int) -> bool:
+        return key in self.by_key
+
+    def record(self, key: int) -> bytes | None:
+        """The record of sort key ``key``, or None."""
+        item = self.by_key.get(key)
+        return None if item is None else item[self.key_size:]
+
+    def put_many(self, records: dict[int, bytes]) -> list[bytes]:
+        """Insert or replace ``sort key -> record``; return the replaced items."""
+        by_key, size = self.by_key, self.key_size
+        new_items: list[bytes] = []
+        replaced: list[tuple[bytes, bytes]] = []
+        for key, record in records.items():
+            item = key.to_bytes(size, "big") + record
+            old = by_key.get(key)
+            by_key[key] = item
+            if old is None:
+                new_items.append(item)
+            else:
+                replaced.append((old, item))
+        self.replace(replaced)
+        self.insert(new_items)
+        return [old for old, _ in replaced]
+
+    def delete_many(self, keys: Iterable[int]) -> list[bytes]:
+        """Remove the (present, distinct) sort ``keys``; return their items."""
+        pop = self.by_key.pop
+        removed = [pop(key) for key in keys]
+        self.remove(removed)
+        return removed
+
+    def delete_range(self, scope: int) -> int:
+        """Remove every item whose key starts with ``scope`` (all for 0xffff): the count."""
+        removed = self.remove_scope(scope)
+        if scope == wire.SCOPE_ALL:
+            self.by_key.clear()
+        else:
+            pop, size = self.by_key.pop, self.key_size
+            for item in removed:
+                pop(int.from_bytes(item[:size], "big"))
+        return len(removed)
 
 
 def gather(records: bytes, record_size: int, offsets: Sequence[int]) -> bytes:

@@ -25,6 +25,7 @@ def check_shape(items: SortedItems, expected: list[bytes]) -> None:
     assert len(items) == len(expected)
     lists = items._lists
     assert items._maxes == [sub[-1] for sub in lists]
+    assert items._blobs == [bytearray(b"".join(i[-2:] for i in sub)) for sub in lists]
     assert all(sub for sub in lists)
     if len(lists) > 1:
         assert all(keyed.LOAD // 4 <= len(sub) <= 2 * keyed.LOAD for sub in lists)
@@ -36,7 +37,7 @@ ITEM = st.binary(min_size=3, max_size=3)
 @settings(max_examples=150, deadline=None)
 @given(st.lists(st.tuples(st.booleans(), st.lists(ITEM, max_size=30)), max_size=25))
 def test_sorted_items_matches_a_sorted_set(ops: list[tuple[bool, list[bytes]]]) -> None:
-    items, model = SortedItems(), set()
+    items, model = SortedItems(2), set()
     for adding, batch in ops:
         if adding:
             new = list({b for b in batch if b not in model})
@@ -53,16 +54,18 @@ def test_sorted_items_matches_a_sorted_set(ops: list[tuple[bool, list[bytes]]]) 
 @given(st.sets(ITEM, max_size=60), ITEM, st.one_of(st.none(), ITEM), st.integers(0, 70))
 def test_take_and_remove_range(values: set[bytes], start: bytes, stop: bytes | None,
                                limit: int) -> None:
-    items = SortedItems()
+    items = SortedItems(2)
     items.update(list(values))
     in_range = [v for v in sorted(values) if v >= start and (stop is None or v < stop)]
-    assert items.take(start, stop, limit) == in_range[:limit]
+    records, last = items.take(start, stop, limit)
+    assert records == [v[-2:] for v in in_range[:limit]]
+    assert last == (in_range[:limit][-1] if records else b"")
     assert items.remove_range(start, stop) == in_range
     check_shape(items, sorted(values - set(in_range)))
 
 
 def test_replace_keeps_position_and_maxes() -> None:
-    items = SortedItems()
+    items = SortedItems(2)
     items.update([bytes([i, 0]) for i in range(20)])
     items.replace(bytes([7, 0]), bytes([7, 9]))
     items.replace(bytes([19, 0]), bytes([19, 1]))
@@ -74,7 +77,7 @@ def test_replace_keeps_position_and_maxes() -> None:
 
 
 def test_sorted_tail_appends_stay_balanced() -> None:
-    items = SortedItems()
+    items = SortedItems(2)
     for start in range(0, 200, 10):
         items.update([i.to_bytes(2, "big") for i in range(start, start + 10)])
     check_shape(items, [i.to_bytes(2, "big") for i in range(200)])
@@ -143,7 +146,7 @@ def test_cursor_budget_exfull_decided_at_the_end() -> None:
 
 
 def test_scope_index_for_a_non_leading_scope() -> None:
-    table = KeyedTable(1, 2, scope_of=lambda record: bytes([0, record[0]]))
+    table = KeyedTable(1, 2, lambda record: bytes([0, record[0]]))
     table.put_many({1: b"\x05a", 2: b"\x06b", 3: b"\x05c"})
     assert walk(table, 5, None, 0, 1) == ([b"\x05a", b"\x05c"], False)
     assert walk(table, 5, 1, 0, 1) == ([b"\x05c"], False)
@@ -152,16 +155,6 @@ def test_scope_index_for_a_non_leading_scope() -> None:
     assert walk(table, wire.SCOPE_ALL, None, 0, 9) == ([b"\x06A", b"\x06b", b"\x05c"], False)
     assert table.delete_range(wire.SCOPE_ALL) == 3
     assert walk(table, 6, None, 0, 9) == ([], False)
-
-
-def test_put_new_rolls_back_on_conflict() -> None:
-    table = make_table([1])
-    before = dict(table.by_key)
-    assert not table.put_new([5, 1], [b"\0\0\x05r\x05", b"\0\0\x01r\x01"])
-    assert table.by_key == before
-    assert not table.put_new([6, 6], [b"\0\0\x06r\x06", b"\0\0\x06r\x07"])
-    assert table.by_key == before
-    assert table.put_new([6], [b"\0\0\x06r\x06"]) and len(table) == 2
 
 
 def test_stage_adds_and_deletes() -> None:

@@ -215,17 +215,17 @@ class TableMachine(RuleBasedStateMachine):
         probes = {x + 1 for _v, x, _p in self.model} | {0, (1 << bits) - 1, 0x0A010203 << (bits - 32)}
         for vrf_id in (0, 1, 2):
             lengths = {p for v, _x, p in self.model if v == vrf_id}
-            assert set(routes._probes.get(vrf_id, ())) == lengths
+            assert routes.prefix_lengths(vrf_id) == sorted(lengths, reverse=True)
             for addr in probes:
                 matches = [(p, k) for k in self.model for v, x, p in [k]
                            if v == vrf_id and addr >> (bits - p) == x >> (bits - p)]
                 expected = self.model[max(matches)[1]] if matches else None
                 assert routes.lookup(vrf_id, addr.to_bytes(bits // 8, "big")) == expected
 
-    def table(self) -> keyed.KeyedTable:
+    def table(self) -> keyed.KeyOrder:
         tables = self.daemon.tables
-        return {wire.MODULE_NEXTHOP: tables.nexthops.table, wire.MODULE_ROUTE4: tables.routes4.table,
-                wire.MODULE_ROUTE6: tables.routes6.table, wire.MODULE_FDB: tables.fdb.table,
+        return {wire.MODULE_NEXTHOP: tables.nexthops.table, wire.MODULE_ROUTE4: tables.routes4.order,
+                wire.MODULE_ROUTE6: tables.routes6.order, wire.MODULE_FDB: tables.fdb.table,
                 wire.MODULE_CONNTRACK: tables.conntrack.table}[self.spec.module]
 
 

@@ -1,0 +1,144 @@
+"""Table benchmarks: LIST walk, bulk ADD, memory and LPM of the route4 table.
+
+The concept: the figures that decide whether the tables keep up with a BGP
+full view, measured on the tables alone (no socket, no framing):
+
+- LIST: cost per record of a route4 walk (cursor step + record bytes) with
+  the server's batch size, at 100k, 1M and 4M routes, and its ratio to the
+  100k figure (flat = within 20 %), for a table loaded in key order and for
+  one loaded in random order (its items scattered in memory);
+- ADD: cost per route of bulk ADD in max-size payloads (~10.9k routes each),
+  in key order (a RIB dump) and shuffled;
+- memory per route at 1M (tracemalloc: what the table allocates);
+- LPM: cost of one ROUTE4_GET lookup on the 1M table.
+
+``python -m tools.bench_tables [--sizes 100000,1000000,4000000] [--quick]``;
+each figure is the best of ``--repeat`` runs.  A full run takes ~1-2 minutes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import random
+import time
+import tracemalloc
+from collections.abc import Callable
+
+from api import wire
+from tables.keyed import KeyCursor
+from tables.nexthop import NexthopTable
+from tables.route import RouteTable
+from tools.fullview import add_payloads, generate_nexthops, generate_routes4
+
+NH_IDS = range(1, 33)
+BATCH = wire.STREAM_OVERSHOOT // (wire.HEADER_SIZE + wire.ROUTE4.size)
+"""Records per LIST step: what the server asks for with its default batch bytes."""
+
+
+def new_table() -> RouteTable:
+    nexthops = NexthopTable()
+    nexthops.add(b"".join(generate_nexthops(NH_IDS)), False)
+    return RouteTable(nexthops, 32)
+
+
+def payloads(count: int, shuffle: bool) -> list[bytes]:
+    """Route4 ADD payload bodies (flags stripped) of a synthetic full view."""
+    records = generate_routes4(count, nh_ids=NH_IDS, shuffle=shuffle)
+    return [payload[wire.BULK_FLAGS.size:] for payload in add_payloads(records, 12)]
+
+
+def load(table: RouteTable, bodies: list[bytes]) -> float:
+    """Seconds to ADD every payload."""
+    start = time.perf_counter()
+    for body in bodies:
+        table.add(body, False)
+    return time.perf_counter() - start
+
+
+def walk(table: RouteTable, limit: int) -> float:
+    """Seconds per record of one full LIST walk, ``limit`` records per step."""
+    cursor: KeyCursor = table.cursor(wire.SCOPE_ALL, None, 0)
+    step, count = table.step, 0
+    start = time.perf_counter()
+    while batch := step(cursor, limit):
+        count += len(batch)
+    return (time.perf_counter() - start) / max(count, 1)
+
+
+def best(repeat: int, run: Callable[[], float]) -> float:
+    return min(run() for _ in range(repeat))
+
+
+def bench_list(sizes: list[int], repeat: int) -> None:
+    print(f"LIST route4 walk (cursor step + record bytes), {BATCH} records per step;")
+    print("  tables loaded in key order (items laid out in key order) and shuffled (scattered)")
+    base: dict[bool, float] = {}
+    for size in sizes:
+        figures = []
+        for shuffle in (False, True):
+            table = new_table()
+            load(table, payloads(size, shuffle))
+            per_record = best(repeat, lambda: walk(table, BATCH)) * 1e9
+            base.setdefault(shuffle, per_record)
+            figures.append(f"{per_record:4.0f} ns/record (x{per_record / base[shuffle]:4.2f})")
+            del table
+            gc.collect()
+        print(f"  {size:>9,} routes: key order {figures[0]}   shuffled {figures[1]}")
+
+
+def bench_add(size: int, repeat: int) -> None:
+    print(f"bulk ADD, {size:,} routes in payloads of "
+          f"{(wire.MAX_PAYLOAD - 4) // wire.ROUTE4.size:,} (table side)")
+    for shuffle in (False, True):
+        bodies = payloads(size, shuffle)
+        seconds = best(repeat, lambda: load(new_table(), bodies))
+        order = "shuffled order" if shuffle else "key order     "
+        print(f"  {order}: {seconds / size * 1e9:6.0f} ns/route ({seconds:.2f} s)")
+        gc.collect()
+
+
+def bench_memory(size: int) -> RouteTable:
+    bodies = payloads(size, shuffle=True)
+    gc.collect()
+    tracemalloc.start()
+    table = new_table()
+    load(table, bodies)
+    gc.collect()
+    used, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    print(f"memory at {size:,} routes (tracemalloc, shuffled load): "
+          f"{used / size:.0f} bytes/route (peak during load {peak / size:.0f})")
+    return table
+
+
+def bench_lpm(table: RouteTable, lookups: int) -> None:
+    rng = random.Random(1)
+    addrs = [rng.getrandbits(32).to_bytes(4, "big") for _ in range(lookups)]
+    lookup = table.lookup
+    start = time.perf_counter()
+    found = sum(lookup(0, addr) is not None for addr in addrs)
+    seconds = time.perf_counter() - start
+    print(f"LPM ROUTE4_GET on {len(table):,} routes: {seconds / lookups * 1e9:.0f} ns/lookup "
+          f"({len(table.prefix_lengths(0))} prefix lengths in use; "
+          f"{found / lookups:.0%} of random addresses matched)")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--sizes", default="100000,1000000,4000000")
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--quick", action="store_true", help="sizes 10k,100k; 100k elsewhere")
+    args = parser.parse_args()
+    sizes = [int(s) for s in args.sizes.split(",")]
+    main_size = 1_000_000
+    if args.quick:
+        sizes, main_size = [10_000, 100_000], 100_000
+    bench_list(sizes, args.repeat)
+    bench_add(main_size, args.repeat)
+    table = bench_memory(main_size)
+    bench_lpm(table, 200_000)
+
+
+if __name__ == "__main__":
+    main()
