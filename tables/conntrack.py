@@ -26,7 +26,8 @@ from collections.abc import Callable, Iterator
 from struct import Struct, iter_unpack
 
 from api import wire
-from tables.keyed import KeyCursor, KeyedTable, TableError, stage_adds, stage_deletes
+from tables import TableError, stage_adds, stage_deletes
+from tables.keyed import KeyCursor, KeyedTable
 
 _SORT_KEY = Struct(">HBB16s16sHH")
 """iface_id, af, proto, src, dst, sport, dport: 40 bytes, memcmp order = key order."""

@@ -23,7 +23,8 @@ from collections.abc import Callable, Iterator
 from struct import iter_unpack
 
 from api import wire
-from tables.keyed import KeyCursor, KeyedTable, TableError, stage_adds, stage_deletes
+from tables import TableError, stage_adds, stage_deletes
+from tables.keyed import KeyCursor, KeyedTable
 
 _KEY_SIZE = 10
 _VLAN_MAX = 4095

@@ -30,9 +30,10 @@ from typing import Protocol
 
 from api import wire
 from api.registry import ApiError, Context, OneShotHandler, Registry, list_min_size
+from tables import TableError
 from tables.conntrack import ConntrackTable
 from tables.fdb import FdbTable
-from tables.keyed import KeyCursor, TableError
+from tables.keyed import KeyCursor
 from tables.nexthop import NexthopTable
 from tables.route import RouteTable
 

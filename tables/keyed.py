@@ -4,9 +4,11 @@ The concept: a table stores each record ONCE, as an *item*: the big-endian
 sort key (``key_size`` bytes, so that ``memcmp`` order equals the wire-v1 §6
 key order) followed by the wire record (``record_size`` bytes).  Items live in
 
-- ``SortedItems``, a two-level sorted list (sublists of ~``LOAD`` items plus
-  the maximum of each), walked by LIST: a batch is one bisect plus list
-  slices, then one slice ``item[-R:]`` per record: no lookup per record;
+- ``SortedItems``, a two-level sorted list (sublists of ~``LOAD`` items, the
+  maximum of each, and a blob per sublist holding its records end to end),
+  walked by LIST: a batch is one bisect, then slices of the blobs cut into
+  records: no lookup per record, and contiguous memory however scattered
+  the item objects are;
 - exact lookups by the sort key read as a big-endian integer: ``KeyedTable``
   keeps one dict ``key -> item``; the route tables keep one dict per
   (vrf, prefixlen), which longest-prefix match probes anyway.
@@ -31,29 +33,16 @@ flush of a range O(n/L + removed).
 from __future__ import annotations
 
 from bisect import bisect_left
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from itertools import chain
 from operator import itemgetter
-from struct import iter_unpack
-from typing import Protocol, TypeVar
 
 from api import wire
-
-V = TypeVar("V")
-_first = itemgetter(0)
+from tables import split
 
 LOAD = 1000
 """Target sublist length; a sublist is split above 2·LOAD, merged below LOAD/4."""
-
-
-class TableError(Exception):
-    """A request failed validation: ``status`` is the wire errno."""
-
-    def __init__(self, status: int, detail: str = "") -> None:
-        super().__init__(status, detail)
-        self.status = status
-        self.detail = detail
 
 
 class SortedItems:
@@ -420,60 +409,3 @@ class KeyedTable(KeyOrder):
             for item in removed:
                 pop(int.from_bytes(item[:size], "big"))
         return len(removed)
-
-
-def gather(records: bytes, record_size: int, offsets: Sequence[int]) -> bytes:
-    """Rows of ``len(offsets)`` bytes: byte j of row i is byte ``offsets[j]`` of record i.
-
-    An offset of -1 gives a zero byte.  This builds big-endian keys and items
-    for a whole payload with one C-level strided copy per output column.
-    """
-    count, width = len(records) // record_size, len(offsets)
-    out = bytearray(count * width)
-    for column, offset in enumerate(offsets):
-        if offset >= 0:
-            out[column::width] = records[offset::record_size]
-    return bytes(out)
-
-
-def split(blob: bytes, size: int) -> list[bytes]:
-    """``blob`` cut into ``size``-byte pieces."""
-    return list(map(_first, iter_unpack(f"{size}s", blob)))
-
-
-class KeySet(Protocol):
-    """Anything that answers ``key in keys`` for int keys (a table, a dict)."""
-
-    def __contains__(self, key: int, /) -> bool: ...
-
-
-def stage_adds(entries: Iterable[tuple[int, V]], replace: bool,
-               existing: KeySet) -> dict[int, V]:
-    """Validate a bulk ADD's keys in request order: ``key -> value``, last one wins.
-
-    ``entries`` yields each record after its own field checks (EINVAL, ENOENT),
-    so a record's EEXIST is decided before the next record is read.
-    """
-    staged: dict[int, V] = {}
-    for key, value in entries:
-        if not replace and (key in staged or key in existing):
-            raise TableError(wire.EEXIST, f"key {key:#x} exists")
-        staged[key] = value
-    return staged
-
-
-def stage_deletes(keys: Iterable[int], missing_ok: bool, existing: KeySet,
-                  busy: Callable[[int], bool] | None = None) -> list[int]:
-    """Validate a bulk DEL's keys in request order: the distinct present keys."""
-    seen: set[int] = set()
-    for key in keys:
-        if key in seen:
-            continue
-        if key not in existing:
-            if missing_ok:
-                continue
-            raise TableError(wire.ENOENT, f"key {key:#x} not found")
-        if busy is not None and busy(key):
-            raise TableError(wire.EBUSY, f"key {key:#x} in use")
-        seen.add(key)
-    return list(seen)

@@ -25,7 +25,8 @@ from collections.abc import Iterator, Mapping
 from struct import iter_unpack
 
 from api import wire
-from tables.keyed import KeyCursor, KeyedTable, TableError, stage_adds, stage_deletes
+from tables import TableError, stage_adds, stage_deletes
+from tables.keyed import KeyCursor, KeyedTable
 
 _ZERO_TAIL = bytes(12)
 _ZERO_ADDR = bytes(16)

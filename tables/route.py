@@ -34,7 +34,8 @@ from operator import and_, itemgetter, rshift
 from struct import Struct, iter_unpack
 
 from api import wire
-from tables.keyed import KeyCursor, KeyOrder, TableError, gather, split, stage_adds, stage_deletes
+from tables import TableError, gather, split, stage_adds, stage_deletes
+from tables.keyed import KeyCursor, KeyOrder
 from tables.nexthop import NexthopTable
 
 _from_bytes = int.from_bytes

@@ -9,9 +9,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from api import wire
-from tables import keyed
-from tables.keyed import (KeyedTable, SortedItems, TableError, gather, scope_range, split,
-                          stage_adds, stage_deletes)
+from tables import TableError, gather, keyed, split, stage_adds, stage_deletes
+from tables.keyed import KeyedTable, SortedItems, scope_range
 
 
 @pytest.fixture(autouse=True)

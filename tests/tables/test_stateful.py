@@ -12,6 +12,7 @@ records were sent and a matching key is left.
 
 from __future__ import annotations
 
+import os
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any, cast
@@ -229,7 +230,8 @@ class TableMachine(RuleBasedStateMachine):
                 wire.MODULE_CONNTRACK: tables.conntrack.table}[self.spec.module]
 
 
-SETTINGS = settings(max_examples=35, stateful_step_count=40, deadline=None)
+SETTINGS = settings(max_examples=int(os.environ.get("TABLES_STATEFUL_EXAMPLES", "35")),
+                    stateful_step_count=40, deadline=None)
 
 
 def machine(name: str) -> type[TableMachine]:
