@@ -228,9 +228,11 @@ class ResponseDecoder(_Decoder):
                                 HEADER.pack(for_id, 0, size))
 
 
-def iter_records(frames: bytes, record_size: int) -> Iterator[bytes]:
-    """The raw records of a ``take_frames`` run, lazily, at C speed."""
-    return map(_first, _raw_struct(record_size).iter_unpack(frames))
+def iter_records(frames: bytes, record_size: int, *, framed: bool = True) -> Iterator[bytes]:
+    """The raw records of a ``take_frames`` run (or, not ``framed``, of records
+    back to back), lazily, at C speed."""
+    layout = _raw_struct(record_size) if framed else _bare_struct(record_size)
+    return map(_first, layout.iter_unpack(frames))
 
 
 def iter_tuples(frames: bytes, record: struct.Struct) -> Iterator[tuple[Any, ...]]:
@@ -292,6 +294,12 @@ def _raw_struct(size: int) -> struct.Struct:
 
 
 @lru_cache(maxsize=64)
+def _bare_struct(size: int) -> struct.Struct:
+    """One record -> itself: ``{size}s``."""
+    return struct.Struct(f"{size}s")
+
+
+@lru_cache(maxsize=64)
 def _framed_struct(record_format: str) -> struct.Struct:
     """One frame -> the decoded record: 12 pad bytes, then the record's fields."""
     order, fields = record_format[:1], record_format[1:]
@@ -345,6 +353,37 @@ def encode_records(for_id: int, records: Sequence[bytes], record_size: int) -> b
     if len(out) != len(records) * (HEADER_SIZE + record_size):
         raise ValueError(f"records are not all {record_size} bytes long")
     return out
+
+
+STRIDED_MAX_RECORD = 24
+"""Records up to this size are framed by strided copies (``encode_record_blob``);
+larger ones are cut out and joined, which is then cheaper."""
+
+
+def encode_record_blob(for_id: int, blob: BytesLike, record_size: int) -> bytes:
+    """Stream items (status 0) for ``blob``, whole ``record_size``-byte records
+    back to back: no Python object per record.
+
+    A template of empty frames is filled column by column: byte j of every
+    record is one strided slice of ``blob``, copied into its place in every
+    frame by one C loop (2·record_size passes over the batch).  Records larger
+    than ``STRIDED_MAX_RECORD`` take a cut-and-join path instead.
+    """
+    if not 0 < record_size <= MAX_PAYLOAD:
+        raise ValueError(f"record size {record_size} outside 1..{MAX_PAYLOAD}")
+    count, partial = divmod(len(blob), record_size)
+    if partial:
+        raise ValueError(f"{len(blob)} bytes are not whole {record_size}-byte records")
+    if not count:
+        return b""
+    header = _pack_header(for_id, 0, record_size)
+    if record_size > STRIDED_MAX_RECORD:
+        return header + header.join(iter_records(bytes(blob), record_size, framed=False))
+    frame = HEADER_SIZE + record_size
+    out = bytearray((header + bytes(record_size)) * count)
+    for j in range(record_size):
+        out[HEADER_SIZE + j::frame] = blob[j::record_size]
+    return bytes(out)
 
 
 def encode_records_var(for_id: int, records: Sequence[bytes]) -> bytes:

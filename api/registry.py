@@ -10,6 +10,10 @@ The concept: a request type maps to exactly one handler, of one of two kinds.
   state (a filter and a key cursor: never a live iterator); then
   ``next_batch(state, ctx, limit) -> list of records`` is asked for at most
   ``limit`` records at a time; an empty list ends the stream with status 0.
+  A stream of fixed-size records may also register ``next_blob(state, ctx,
+  limit) -> bytes``, the same batch as its records back to back; the server
+  then uses it and frames the batch without a Python object per record
+  (``next_batch`` must give ``next_blob``'s records: tests may drive either).
   The seed's one-record ``next(state, ctx) -> record | None`` is accepted too
   and wrapped into a batch loop.
 
@@ -71,6 +75,7 @@ OneShotHandler = Callable[[bytes, Context], bytes]
 StreamInit = Callable[[bytes, Context], S]
 StreamNext = Callable[[S, Context], Union[bytes, None]]
 StreamNextBatch = Callable[[S, Context, int], list[bytes]]
+StreamNextBlob = Callable[[S, Context, int], bytes]
 MinSize = Union[int, Callable[[bytes], int]]
 
 
@@ -92,6 +97,8 @@ class Stream(Generic[S]):
     record_size: int | None
     """Every record has this length when set: the server then frames a batch
     with one join; ``None`` frames each record on its own."""
+    next_blob: StreamNextBlob[S] | None = None
+    """The batch as one blob of whole records (fixed ``record_size`` only)."""
 
 
 Entry = Union[OneShot, Stream[Any]]
@@ -143,12 +150,15 @@ class Registry:
 
     def register_stream_batch(self, req_type: int, init: StreamInit[S],
                               next_batch: StreamNextBatch[S], *, min_size: MinSize = 0,
-                              record_size: int | None = None, name: str | None = None) -> None:
+                              record_size: int | None = None, name: str | None = None,
+                              next_blob: StreamNextBlob[S] | None = None) -> None:
         """Register a stream producing up to ``limit`` records per call."""
         if record_size is not None and not 0 < record_size <= wire.MAX_PAYLOAD:
             raise ValueError(f"record_size {record_size} is not in 1..{wire.MAX_PAYLOAD}")
+        if next_blob is not None and record_size is None:
+            raise ValueError("next_blob needs a fixed record_size")
         self._add(Stream(req_type, name or wire.type_name(req_type), min_size, init,
-                         next_batch, record_size))
+                         next_batch, record_size, next_blob))
 
     def _add(self, entry: Entry) -> None:
         if entry.req_type in self._entries:

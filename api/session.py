@@ -215,26 +215,37 @@ class Session:
         if len(bev.output) > high:
             stream.paused = True
             return
-        entry = stream.entry
         try:
-            records = call_guarded(entry, stream.request_id,
-                                   lambda: entry.next_batch(stream.state, self, stream.batch_limit))
-            if not records:
-                self._end_stream(stream, wire.OK)
-                self._close_if_finished()
-                return
-            frames = call_guarded(entry, stream.request_id, lambda: stream.frame(records))
+            frames, count = self._produce(stream)
         except ApiError as err:
             self._end_stream(stream, err.status)
             self._close_if_finished()
             return
-        stream.records += len(records)
-        self._host.items_streamed += len(records)
+        if not count:
+            self._end_stream(stream, wire.OK)
+            self._close_if_finished()
+            return
+        stream.records += count
+        self._host.items_streamed += count
         bev.write(frames)
         if len(bev.output) > high:
             stream.paused = True
         else:
             self._schedule_pump()
+
+    def _produce(self, stream: ActiveStream) -> tuple[bytes, int]:
+        """One batch of the stream, framed, and its record count (0: the end)."""
+        entry, state, limit = stream.entry, stream.state, stream.batch_limit
+        next_blob = entry.next_blob
+        if next_blob is not None:
+            blob = call_guarded(entry, stream.request_id, lambda: next_blob(state, self, limit))
+            return call_guarded(entry, stream.request_id, lambda: stream.frame_blob(blob))
+        records = call_guarded(entry, stream.request_id,
+                               lambda: entry.next_batch(state, self, limit))
+        if not records:
+            return b"", 0
+        frames = call_guarded(entry, stream.request_id, lambda: stream.frame(records))
+        return frames, len(records)
 
     def _end_stream(self, stream: ActiveStream, status: int) -> None:
         self._stream = None

@@ -11,7 +11,8 @@ Invariants:
 - ``state`` is the handler's cursor: a filter and the last key emitted, never
   an object or a position, so the table may change between two batches;
 - ``batch_limit`` records of ``record_size`` bytes frame to at most
-  ``batch_bytes``: stream records never overshoot write_high by more than that.
+  ``batch_bytes``: stream records never overshoot write_high by more than that
+  (a blob of more records than asked for is refused, and ends the stream EIO).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from api import wire
+from api.codec import encode_record_blob
 from api.registry import Stream
 
 
@@ -67,6 +69,15 @@ class ActiveStream:
             if not 0 < len(record) <= wire.MAX_PAYLOAD:
                 raise ValueError(f"{self.entry.name}: record of {len(record)} bytes")
         return b"".join(pack(rid, wire.OK, len(r)) + r for r in records)
+
+    def frame_blob(self, blob: bytes) -> tuple[bytes, int]:
+        """The item frames of a blob of whole records, and their count."""
+        size = self._record_size
+        count = len(blob) // size
+        if count > self.batch_limit:
+            raise ValueError(f"{self.entry.name}: a blob of {count} records, "
+                             f"more than the {self.batch_limit} asked for")
+        return encode_record_blob(self.request_id, blob, size), count
 
     @property
     def _record_size(self) -> int:

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from api import wire
 from api.codec import (
     CodecError, Oversized, Request, RequestDecoder, Response, ResponseDecoder,
-    encode_records, encode_records_var, encode_request, encode_response, iter_records,
+    encode_record_blob, encode_records, encode_records_var, encode_request, encode_response, iter_records,
     iter_tuples,
 )
 from api.wire import HEADER, MAX_PAYLOAD
@@ -122,6 +122,23 @@ def test_encode_records() -> None:
         encode_records_var(3, [b""])
     with pytest.raises(ValueError):
         encode_request(1 << 32, 0)
+
+
+@given(st.sampled_from([1, 4, 12, 24, 25, 36, 56]), st.integers(0, 300), U32S)
+@settings(max_examples=60, deadline=None)
+def test_encode_record_blob_equals_encode_records(size: int, count: int, for_id: int) -> None:
+    recs = [bytes((i * 7 + j) & 0xFF for j in range(size)) for i in range(count)]
+    blob = b"".join(recs)
+    assert encode_record_blob(for_id, blob, size) == encode_records(for_id, recs, size)
+    assert encode_record_blob(for_id, memoryview(blob), size) == encode_records(for_id, recs, size)
+
+
+def test_encode_record_blob_rejects_partial_records() -> None:
+    with pytest.raises(ValueError):
+        encode_record_blob(1, b"x" * 13, 12)
+    with pytest.raises(ValueError):
+        encode_record_blob(1, b"", 0)
+    assert encode_record_blob(1, b"", 12) == b""
 
 
 def test_bulk_run_stops_exactly_at_mismatch() -> None:

@@ -101,6 +101,17 @@ def test_bad_record_size_is_refused() -> None:
         Registry().register_stream(0x10004, init, next_one, record_size=0)
 
 
+def test_blob_batches_need_a_record_size() -> None:
+    def next_blob(state: list[int], ctx: Context, limit: int) -> bytes:
+        return b""
+
+    def next_batch(state: list[int], ctx: Context, limit: int) -> list[bytes]:
+        return []
+
+    with pytest.raises(ValueError, match="record_size"):
+        Registry().register_stream_batch(0x10004, init, next_batch, next_blob=next_blob)
+
+
 def test_unexpected_exception_becomes_eio_and_is_logged(
         caplog: pytest.LogCaptureFixture) -> None:
     entry = OneShot(0xF00D0001, "ROUTE4_ADD", 0, echo)

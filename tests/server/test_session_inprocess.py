@@ -231,3 +231,67 @@ def test_record_of_wrong_size_ends_stream_with_eio(harness: Harness) -> None:
     harness.spin(10)
     data = client.recv(65536)
     assert struct.unpack_from("<III", data) == (5, wire.EIO, 0)
+
+
+def register_blob_stream(harness: Harness, blobs: list[bytes], req_type: int = 0x7E57000A) -> int:
+    """A stream of type ``req_type`` whose batches are the given blobs (then the end)."""
+    def init(payload: bytes, ctx: object) -> list[int]:
+        return [0]
+
+    def next_blob(state: list[int], ctx: object, limit: int) -> bytes:
+        state[0] += 1
+        return blobs[state[0] - 1] if state[0] <= len(blobs) else b""
+
+    def next_batch(state: list[int], ctx: object, limit: int) -> list[bytes]:
+        raise AssertionError("the server takes next_blob when a stream has one")
+
+    harness.server.registry.register_stream_batch(req_type, init, next_batch, record_size=12,
+                                                  next_blob=next_blob)
+    return req_type
+
+
+Frame = tuple[int, int, bytes]
+
+
+def read_frames(harness: Harness, client: socket.socket, until_id: int) -> list[Frame]:
+    """(for_id, status, payload) of every frame up to a terminator of ``until_id``."""
+    data, pos = b"", 0
+    frames: list[Frame] = []
+    while not frames or (frames[-1][0], frames[-1][2]) != (until_id, b""):
+        harness.spin(1)
+        data += client.recv(65536) if drain_ready(client) else b""
+        while len(data) - pos >= 12:
+            for_id, status, length = struct.unpack_from("<III", data, pos)
+            if len(data) - pos - 12 < length:
+                break
+            frames.append((for_id, status, data[pos + 12:pos + 12 + length]))
+            pos += 12 + length
+    return frames
+
+
+def drain_ready(sock: socket.socket) -> bool:
+    try:
+        return bool(sock.recv(1, socket.MSG_PEEK))
+    except BlockingIOError:
+        return False
+
+
+def test_blob_batches_are_framed_as_records(harness: Harness) -> None:
+    records = [struct.pack("<I8s", i, b"r" * 8) for i in range(300)]
+    stream_type = register_blob_stream(harness, [b"".join(records[:100]),
+                                                 b"".join(records[100:300:2])])
+    session, client = harness.connect()
+    client.sendall(request(5, stream_type))
+    frames = read_frames(harness, client, 5)
+    assert frames == [(5, 0, r) for r in records[:100] + records[100:300:2]] + [(5, 0, b"")]
+    assert harness.server.items_streamed == 200
+
+
+def test_blob_of_partial_records_or_too_many_ends_stream_with_eio(harness: Harness) -> None:
+    limit = SMALL.stream_batch_bytes // 24
+    for req_id, blob in ((5, b"x" * 13), (6, b"x" * 12 * (limit + 1))):
+        stream_type = register_blob_stream(harness, [b"y" * 24, blob], 0x7E570010 + req_id)
+        session, client = harness.connect()
+        client.sendall(request(req_id, stream_type))
+        frames = read_frames(harness, client, req_id)
+        assert frames == [(req_id, 0, b"y" * 12)] * 2 + [(req_id, wire.EIO, b"")]
