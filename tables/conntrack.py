@@ -114,6 +114,9 @@ class ConntrackTable:
     def step(self, cursor: KeyCursor, limit: int) -> list[bytes]:
         return self.table.step(cursor, limit)
 
+    def step_blob(self, cursor: KeyCursor, limit: int) -> bytes:
+        return self.table.step_blob(cursor, limit)
+
 
 def _check_key(iface_id: int, af: int) -> str:
     if iface_id == wire.SCOPE_ALL:

@@ -98,6 +98,9 @@ class FdbTable:
     def step(self, cursor: KeyCursor, limit: int) -> list[bytes]:
         return self.table.step(cursor, limit)
 
+    def step_blob(self, cursor: KeyCursor, limit: int) -> bytes:
+        return self.table.step_blob(cursor, limit)
+
 
 def _check_key(bridge_id: int, vlan_id: int) -> str:
     if bridge_id == wire.SCOPE_ALL:

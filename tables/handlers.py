@@ -22,11 +22,12 @@ This is the only module of ``tables`` that imports ``api.registry``.
 
 from __future__ import annotations
 
+import inspect
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 from api import wire
 from api.registry import ApiError, Context, OneShotHandler, Registry, list_min_size
@@ -39,6 +40,9 @@ from tables.route import RouteTable
 
 _FLAGS = wire.BULK_FLAGS.size
 _NH_ID_SIZE = 4
+_REGISTRY_TAKES_BLOBS = "next_blob" in inspect.signature(Registry.register_stream_batch).parameters
+"""Whether streams may register ``next_blob`` (an api.registry addition): then LIST
+uses it too.  The feature test keeps this module working with either registry."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,6 +73,7 @@ class ListedTable(Protocol):
     def delete(self, records: bytes, missing_ok: bool) -> None: ...
     def cursor(self, scope: int, after: bytes | None, max_count: int) -> KeyCursor: ...
     def step(self, cursor: KeyCursor, limit: int) -> list[bytes]: ...
+    def step_blob(self, cursor: KeyCursor, limit: int) -> bytes: ...
 
 
 def register_tables(registry: Registry, tables: Tables) -> None:
@@ -100,9 +105,10 @@ def _register_module(registry: Registry, module: int, table: ListedTable,
     registry.register(wire.msg_type(module, wire.OP_DEL),
                       _bulk(table.delete, del_size, wire.DEL_MISSING_OK),
                       min_size=_FLAGS + del_size)
-    init, next_batch = _list(table)
+    init, next_batch, next_blob = _list(table)
+    blob: dict[str, Any] = {"next_blob": next_blob} if _REGISTRY_TAKES_BLOBS else {}
     registry.register_stream_batch(wire.msg_type(module, wire.OP_LIST), init, next_batch,
-                                   min_size=list_min_size(size), record_size=size)
+                                   min_size=list_min_size(size), record_size=size, **blob)
 
 
 @contextmanager
@@ -130,8 +136,14 @@ def _bulk(apply: Callable[[bytes, bool], None], record_size: int,
 
 
 def _list(table: ListedTable) -> tuple[Callable[[bytes, Context], KeyCursor],
-                                       Callable[[KeyCursor, Context, int], list[bytes]]]:
-    """LIST: ``<IHH`` max_count, scope, flags (AFTER), then the AFTER record if flagged."""
+                                       Callable[[KeyCursor, Context, int], list[bytes]],
+                                       Callable[[KeyCursor, Context, int], bytes]]:
+    """LIST: ``<IHH`` max_count, scope, flags (AFTER), then the AFTER record if flagged.
+
+    Two ways to step the same cursor: ``next_batch`` (a list of records) and
+    ``next_blob`` (the same records end to end, framed by the server without
+    an object per record).
+    """
     size = table.record_size
 
     def init(payload: bytes, ctx: Context) -> KeyCursor:
@@ -149,7 +161,13 @@ def _list(table: ListedTable) -> tuple[Callable[[bytes, Context], KeyCursor],
             raise ApiError(wire.EXFULL)
         return records
 
-    return init, next_batch
+    def next_blob(cursor: KeyCursor, ctx: Context, limit: int) -> bytes:
+        blob = table.step_blob(cursor, limit)
+        if not blob and cursor.truncated:
+            raise ApiError(wire.EXFULL)
+        return blob
+
+    return init, next_batch, next_blob
 
 
 def _exact_length(payload: bytes, size: int) -> None:

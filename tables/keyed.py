@@ -176,10 +176,9 @@ class SortedItems:
             return pos, 0
         return pos, bisect_left(self._lists[pos], bound)
 
-    def take(self, start: bytes, stop: bytes | None, limit: int) -> tuple[list[bytes], bytes]:
-        """Up to ``limit`` records of the items ``start <= item < stop``, and the last item.
-
-        O(log n + limit); the records are copied from the blobs.
+    def take(self, start: bytes, stop: bytes | None, limit: int) -> tuple[bytes, bytes]:
+        """The records of up to ``limit`` items ``start <= item < stop``, end to end, and
+        the last of those items (``b""`` if none): O(log n + limit), copied from the blobs.
         """
         lists, blobs, size = self._lists, self._blobs, self._size
         pos, idx = self._locate(start)
@@ -198,7 +197,7 @@ class SortedItems:
             if stopped:
                 break
             pos, idx = pos + 1, 0
-        return split(b"".join(chunks), size), last_item
+        return b"".join(chunks), last_item
 
     def _normalize(self) -> None:
         """Merge short sublists into a neighbour, split long ones: O(n/L)."""
@@ -334,8 +333,12 @@ class KeyOrder:
 
     def step(self, cursor: KeyCursor, limit: int) -> list[bytes]:
         """The next records (at most ``limit``) current now; [] when the walk ended."""
+        return split(self.step_blob(cursor, limit), self.record_size)
+
+    def step_blob(self, cursor: KeyCursor, limit: int) -> bytes:
+        """``step`` as one blob of the records end to end (no object per record)."""
         if cursor.finished:
-            return []
+            return b""
         index = self._by_scope if cursor.scoped_index else self._items
         assert index is not None
         start = cursor.start
@@ -346,16 +349,17 @@ class KeyOrder:
             if remaining == 0:
                 cursor.finished = True
                 cursor.truncated = bool(index.take(start, cursor.stop, 1)[0])
-                return []
+                return b""
             limit = min(limit, remaining)
-        records, last_item = index.take(start, cursor.stop, limit)
-        if len(records) < limit:
+        blob, last_item = index.take(start, cursor.stop, limit)
+        count = len(blob) // self.record_size
+        if count < limit:
             cursor.finished = True  # nothing more in range at this moment
-        if records:
+        if count:
             cursor.last = last_item[:-self.record_size]
             if remaining is not None:
-                cursor.remaining = remaining - len(records)
-        return records
+                cursor.remaining = remaining - count
+        return blob
 
 
 class KeyedTable(KeyOrder):

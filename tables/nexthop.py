@@ -128,3 +128,6 @@ class NexthopTable:
 
     def step(self, cursor: KeyCursor, limit: int) -> list[bytes]:
         return self.table.step(cursor, limit)
+
+    def step_blob(self, cursor: KeyCursor, limit: int) -> bytes:
+        return self.table.step_blob(cursor, limit)

@@ -258,6 +258,9 @@ class RouteTable:
     def step(self, cursor: KeyCursor, limit: int) -> list[bytes]:
         return self.order.step(cursor, limit)
 
+    def step_blob(self, cursor: KeyCursor, limit: int) -> bytes:
+        return self.order.step_blob(cursor, limit)
+
 
 def _nh_counts(blob: bytes, size: int) -> Counter[int]:
     """nh_id -> count over the rows of ``blob`` (route records or items: nh_id last)."""

@@ -68,6 +68,14 @@ def list_req(max_count: int = 0, scope: int = wire.SCOPE_ALL, after: bytes | Non
     return wire.LIST_REQ.pack(max_count, scope, flags) + (after or b"")
 
 
+def as_records(batch: list[bytes] | bytes, size: int) -> list[bytes]:
+    """A stream batch as a list of records (a blob is cut into ``size``-byte records)."""
+    if isinstance(batch, list):
+        return batch
+    assert len(batch) % size == 0
+    return [batch[i:i + size] for i in range(0, len(batch), size)]
+
+
 @dataclass
 class FakeContext:
     client_id: int = 1
@@ -115,14 +123,22 @@ class Daemon:
         except ApiError as error:
             return error.status, b""
 
-    def stream(self, req_type: int, payload: bytes, limit: int = 3) -> tuple[int, list[bytes]]:
-        """(terminator status, records) of a LIST, drained ``limit`` records at a time."""
-        ctx, records = FakeContext(), []
+    def stream(self, req_type: int, payload: bytes, limit: int = 3,
+               blob: bool = True) -> tuple[int, list[bytes]]:
+        """(terminator status, records) of a LIST, drained ``limit`` records at a time.
+
+        Like the server: through ``next_blob`` when the entry has one (and
+        ``blob``), else ``next_batch``.
+        """
+        ctx, records = FakeContext(), list[bytes]()
         try:
             entry = self.registry.check(req_type, payload)
             assert isinstance(entry, Stream)
+            step = getattr(entry, "next_blob", None) if blob else None
             state = entry.init(payload, ctx)
-            while batch := entry.next_batch(state, ctx, limit):
+            while batch := as_records(step(state, ctx, limit) if step
+                                      else entry.next_batch(state, ctx, limit),
+                                      entry.record_size or 0):
                 assert len(batch) <= limit
                 assert all(len(r) == entry.record_size for r in batch)
                 records += batch

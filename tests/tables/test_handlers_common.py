@@ -122,3 +122,15 @@ def test_list_max_count_scope_and_after(daemon: Daemon, module: int) -> None:
         assert daemon.stream(list_type, list_req(max_count=len(everything))) == (0, everything)
     assert daemon.stream(list_type, list_req(scope=77)) == (0, [])
     assert daemon.stream(list_type, list_req(after=b"\xff" * len(record))) == (0, [])
+
+
+@pytest.mark.parametrize("module", list(MODULES))
+def test_next_blob_and_next_batch_agree(daemon: Daemon, module: int) -> None:
+    record, _ = MODULES[module]
+    if module != wire.MODULE_NEXTHOP:
+        daemon.ok(wire.msg_type(module, wire.OP_ADD), bulk(record))
+    list_type = wire.msg_type(module, wire.OP_LIST)
+    for payload in (list_req(), list_req(max_count=1), list_req(scope=0, after=bytes(len(record)))):
+        for limit in (1, 2, 5):
+            assert daemon.stream(list_type, payload, limit, blob=True) == \
+                daemon.stream(list_type, payload, limit, blob=False)

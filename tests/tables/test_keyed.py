@@ -57,7 +57,7 @@ def test_take_and_remove_range(values: set[bytes], start: bytes, stop: bytes | N
     items.update(list(values))
     in_range = [v for v in sorted(values) if v >= start and (stop is None or v < stop)]
     records, last = items.take(start, stop, limit)
-    assert records == [v[-2:] for v in in_range[:limit]]
+    assert records == b"".join(v[-2:] for v in in_range[:limit])
     assert last == (in_range[:limit][-1] if records else b"")
     assert items.remove_range(start, stop) == in_range
     check_shape(items, sorted(values - set(in_range)))
