@@ -14,20 +14,20 @@ leave the records to the tables:
    (the tables raise ``TableError``, turned into ``ApiError`` here).
 
 A LIST's ``init`` validates and builds a ``KeyCursor`` and has no side effect
-(the server may drop it and answer EBUSY); ``next_batch`` steps it and ends
-the stream with EXFULL when max_count records were sent and more exist.
+(the server may drop it and answer EBUSY); ``next_blob`` (what the server
+uses: the records end to end) or ``next_batch`` (a list) steps it and ends the
+stream with EXFULL when max_count records were sent and more exist.
 
 This is the only module of ``tables`` that imports ``api.registry``.
 """
 
 from __future__ import annotations
 
-import inspect
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Protocol
 
 from api import wire
 from api.registry import ApiError, Context, OneShotHandler, Registry, list_min_size
@@ -40,9 +40,6 @@ from tables.route import RouteTable
 
 _FLAGS = wire.BULK_FLAGS.size
 _NH_ID_SIZE = 4
-_REGISTRY_TAKES_BLOBS = "next_blob" in inspect.signature(Registry.register_stream_batch).parameters
-"""Whether streams may register ``next_blob`` (an api.registry addition): then LIST
-uses it too.  The feature test keeps this module working with either registry."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,9 +103,9 @@ def _register_module(registry: Registry, module: int, table: ListedTable,
                       _bulk(table.delete, del_size, wire.DEL_MISSING_OK),
                       min_size=_FLAGS + del_size)
     init, next_batch, next_blob = _list(table)
-    blob: dict[str, Any] = {"next_blob": next_blob} if _REGISTRY_TAKES_BLOBS else {}
     registry.register_stream_batch(wire.msg_type(module, wire.OP_LIST), init, next_batch,
-                                   min_size=list_min_size(size), record_size=size, **blob)
+                                   min_size=list_min_size(size), record_size=size,
+                                   next_blob=next_blob)
 
 
 @contextmanager

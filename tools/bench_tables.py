@@ -56,13 +56,21 @@ def load(table: RouteTable, bodies: list[bytes]) -> float:
     return time.perf_counter() - start
 
 
-def walk(table: RouteTable, limit: int) -> float:
-    """Seconds per record of one full LIST walk, ``limit`` records per step."""
+def walk(table: RouteTable, limit: int, blob: bool = True) -> float:
+    """Seconds per record of one full LIST walk, ``limit`` records per step.
+
+    ``blob``: the records end to end (``step_blob``, what the server frames);
+    else a list of record objects (``step``).
+    """
     cursor: KeyCursor = table.cursor(wire.SCOPE_ALL, None, 0)
-    step, count = table.step, 0
+    count, size = 0, table.record_size
     start = time.perf_counter()
-    while batch := step(cursor, limit):
-        count += len(batch)
+    if blob:
+        while batch := table.step_blob(cursor, limit):
+            count += len(batch) // size
+    else:
+        while records := table.step(cursor, limit):
+            count += len(records)
     return (time.perf_counter() - start) / max(count, 1)
 
 
@@ -71,20 +79,23 @@ def best(repeat: int, run: Callable[[], float]) -> float:
 
 
 def bench_list(sizes: list[int], repeat: int) -> None:
-    print(f"LIST route4 walk (cursor step + record bytes), {BATCH} records per step;")
-    print("  tables loaded in key order (items laid out in key order) and shuffled (scattered)")
-    base: dict[bool, float] = {}
+    print(f"LIST route4 walk (cursor step + record bytes), {BATCH} records per step, as one")
+    print("  blob (what the server frames) / as a list of records; tables loaded in key order")
+    print("  (items laid out in key order) and shuffled (item objects scattered)")
+    base: dict[tuple[bool, bool], float] = {}
     for size in sizes:
         figures = []
         for shuffle in (False, True):
             table = new_table()
             load(table, payloads(size, shuffle))
-            per_record = best(repeat, lambda: walk(table, BATCH)) * 1e9
-            base.setdefault(shuffle, per_record)
-            figures.append(f"{per_record:4.0f} ns/record (x{per_record / base[shuffle]:4.2f})")
+            for blob in (True, False):
+                per_record = best(repeat + 2, lambda: walk(table, BATCH, blob)) * 1e9
+                first = base.setdefault((shuffle, blob), per_record)
+                figures.append(f"{per_record:4.1f} ns (x{per_record / first:4.2f})")
             del table
             gc.collect()
-        print(f"  {size:>9,} routes: key order {figures[0]}   shuffled {figures[1]}")
+        print(f"  {size:>9,} routes: key order {figures[0]} / {figures[1]};  "
+              f"shuffled {figures[2]} / {figures[3]}")
 
 
 def bench_add(size: int, repeat: int) -> None:

@@ -134,7 +134,7 @@ class Daemon:
         try:
             entry = self.registry.check(req_type, payload)
             assert isinstance(entry, Stream)
-            step = getattr(entry, "next_blob", None) if blob else None
+            step = entry.next_blob if blob else None
             state = entry.init(payload, ctx)
             while batch := as_records(step(state, ctx, limit) if step
                                       else entry.next_batch(state, ctx, limit),

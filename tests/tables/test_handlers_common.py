@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from api import wire
+from api.registry import Stream
 from tests.tables.support import (Daemon, bulk, conntrack, fdb, list_req, nexthop, nh_ids,
                                   route4, route6)
 
@@ -130,6 +131,8 @@ def test_next_blob_and_next_batch_agree(daemon: Daemon, module: int) -> None:
     if module != wire.MODULE_NEXTHOP:
         daemon.ok(wire.msg_type(module, wire.OP_ADD), bulk(record))
     list_type = wire.msg_type(module, wire.OP_LIST)
+    entry = daemon.registry.check(list_type, list_req())
+    assert isinstance(entry, Stream) and entry.next_blob is not None
     for payload in (list_req(), list_req(max_count=1), list_req(scope=0, after=bytes(len(record)))):
         for limit in (1, 2, 5):
             assert daemon.stream(list_type, payload, limit, blob=True) == \

@@ -166,7 +166,7 @@ class TableMachine(RuleBasedStateMachine):
     @rule(data=st.data(), limit=st.integers(1, 4))
     def step_listing(self, data: st.DataObject, limit: int) -> None:
         listing = data.draw(st.sampled_from(self.listings))
-        step = getattr(listing.entry, "next_blob", None) if listing.use_blob else None
+        step = listing.entry.next_blob if listing.use_blob else None
         batch: list[bytes] = []
         status = wire.OK
         try:
