@@ -66,7 +66,7 @@ def test_fuzz_batches_leave_the_daemon_intact(fuzzer: Fuzzer, rng: random.Random
     assert new_violations(fuzzer, before) == []
 
 
-@settings(max_examples=150, deadline=None, database=None)
+@settings(max_examples=400, deadline=None, database=None)
 @given(req_type=st.one_of(st.sampled_from(KNOWN_TYPES), st.integers(0, 0xFFFFFFFF)),
        payload=st.binary(max_size=80),
        pipelined=st.lists(st.tuples(st.sampled_from(KNOWN_TYPES), st.binary(max_size=60)),
@@ -81,13 +81,15 @@ def test_any_request_gets_the_reply_the_spec_prescribes(
 
 
 def test_every_step_kind_and_status_was_exercised(fuzzer: Fuzzer) -> None:
-    """Runs after the examples above (same module fixture): the fuzzing reached everywhere."""
+    """3,000 more frames: the fuzzing reaches every step kind and every status."""
     fuzzer.gen.rng = random.Random(1)
-    while fuzzer.report.frames < 3000:
+    before = len(fuzzer.report.violations)
+    target = fuzzer.report.frames + 3000
+    while fuzzer.report.frames < target:
         fuzzer.step()
     fuzzer.check_idle(full=True)
     report = fuzzer.report
-    assert report.violations == []
+    assert new_violations(fuzzer, before) == []
     assert set(report.steps) >= {"pipeline", "stream", "abandon", "hangup", "truncated",
                                  "oversized", "garbage", "hello"}
     assert set(report.statuses) >= {"OK", "ENOENT", "ESRCH", "EBUSY", "EEXIST", "EINVAL",
