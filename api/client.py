@@ -39,6 +39,7 @@ from api.client_errors import ApiCallError, ClientError, ConnectionClosed, Proto
     VersionMismatch, is_terminator
 from api.client_stream import Stream
 from api.codec import CodecError, Response, ResponseDecoder, encode_request, iter_tuples
+from reactor.unix import connect_unix
 
 __all__ = ["Client", "Stream", "ClientError", "ConnectionClosed", "ProtocolError",
            "ApiCallError", "VersionMismatch", "RECV_SIZE"]
@@ -58,14 +59,7 @@ class Client:
     """A connection to the daemon; HELLO is exchanged on construction."""
 
     def __init__(self, path: str, *, name: str = "", timeout: float | None = None) -> None:
-        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        try:
-            sock.settimeout(timeout)
-            sock.connect(path)
-        except BaseException:
-            sock.close()
-            raise
-        self._start(sock, name)
+        self._start(connect_unix(path, timeout), name)
 
     @classmethod
     def from_socket(cls, sock: socket.socket, *, name: str = "") -> Client:

@@ -4,30 +4,11 @@ from __future__ import annotations
 
 import selectors
 import socket
-from collections.abc import Iterator
 
-import pytest
 
 from reactor import EV_READ, EV_WRITE, BufferEvent, Reactor
-from reactor.clock import ManualClock
 from tests.reactor.util import (CountingSelector, drain, fill_socket, recording_pair,
                                 registered_events, run_passes, run_until)
-
-
-@pytest.fixture
-def reactor() -> Iterator[Reactor]:
-    r = Reactor(clock=ManualClock())
-    yield r
-    r.close()
-
-
-@pytest.fixture
-def pair(reactor: Reactor) -> Iterator[tuple[BufferEvent, socket.socket]]:
-    a, b = socket.socketpair()
-    bev = BufferEvent(reactor, a)
-    yield bev, b
-    bev.close()
-    b.close()
 
 
 # -- construction ------------------------------------------------------------------

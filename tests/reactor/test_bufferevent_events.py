@@ -5,30 +5,12 @@ from __future__ import annotations
 import errno
 import signal
 import socket
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
-import pytest
 
 from reactor import (BEV_EVENT_EOF, BEV_EVENT_ERROR, BEV_EVENT_READING, BEV_EVENT_WRITING,
                      EV_READ, EV_WRITE, BufferEvent, Reactor)
-from reactor.clock import ManualClock
 from tests.reactor.util import drain, run_passes, run_until
-
-
-@pytest.fixture
-def reactor() -> Iterator[Reactor]:
-    r = Reactor(clock=ManualClock())
-    yield r
-    r.close()
-
-
-@pytest.fixture
-def pair(reactor: Reactor) -> Iterator[tuple[BufferEvent, socket.socket]]:
-    a, b = socket.socketpair()
-    bev = BufferEvent(reactor, a)
-    yield bev, b
-    bev.close()
-    b.close()
 
 
 class Events:

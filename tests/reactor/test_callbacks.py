@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import socket
-from collections.abc import Iterator
 
 import pytest
 
@@ -12,27 +11,6 @@ from reactor import (BEV_EVENT_READING, BEV_EVENT_TIMEOUT, EV_READ, EV_WRITE, Bu
                      Reactor)
 from reactor.clock import ManualClock
 from tests.reactor.util import drain, run_passes, run_until
-
-
-@pytest.fixture
-def clock() -> ManualClock:
-    return ManualClock()
-
-
-@pytest.fixture
-def reactor(clock: ManualClock) -> Iterator[Reactor]:
-    r = Reactor(clock=clock)
-    yield r
-    r.close()
-
-
-@pytest.fixture
-def pair(reactor: Reactor) -> Iterator[tuple[BufferEvent, socket.socket]]:
-    a, b = socket.socketpair()
-    bev = BufferEvent(reactor, a)
-    yield bev, b
-    bev.close()
-    b.close()
 
 
 class Calls:

@@ -17,18 +17,6 @@ from reactor.unix import connect_unix, listen_unix
 from tests.reactor.util import run_passes, run_until
 
 
-@pytest.fixture
-def clock() -> ManualClock:
-    return ManualClock()
-
-
-@pytest.fixture
-def reactor(clock: ManualClock) -> Iterator[Reactor]:
-    r = Reactor(clock=clock)
-    yield r
-    r.close()
-
-
 class Accepted:
     def __init__(self) -> None:
         self.socks: list[socket.socket] = []

@@ -9,7 +9,6 @@ import signal
 import socket
 import threading
 import time
-from collections.abc import Iterator
 
 import pytest
 
@@ -21,13 +20,6 @@ from tests.reactor.util import CountingSelector
 @pytest.fixture
 def clock() -> ManualClock:
     return ManualClock(100.0)
-
-
-@pytest.fixture
-def reactor(clock: ManualClock) -> Iterator[Reactor]:
-    r = Reactor(clock=clock)
-    yield r
-    r.close()
 
 
 # -- selector and clock ---------------------------------------------------------

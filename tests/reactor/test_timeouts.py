@@ -22,13 +22,6 @@ def clock() -> ManualClock:
     return ManualClock(1000.0)
 
 
-@pytest.fixture
-def reactor(clock: ManualClock) -> Iterator[Reactor]:
-    r = Reactor(clock=clock)
-    yield r
-    r.close()
-
-
 class Setup:
     def __init__(self, reactor: Reactor, clock: ManualClock) -> None:
         self.reactor = reactor
