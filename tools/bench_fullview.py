@@ -21,8 +21,9 @@ Figures (workloads in ``tools.bench_fullview_work``):
   (``record=wire.ROUTE4``), and raw records; items/s;
 - 4 concurrent dumps (4 client processes): aggregate items/s, and p50/p99 of
   ROUTE4_GET round trips from a fifth client meanwhile (the run with the
-  better p99 of 2); again with reactord reniced to -5 (if permitted), which
-  shows how much of the tail is the daemon waiting for a CPU;
+  better p99 of 2); again with reactord reniced to -10 (if permitted), and
+  with the dump clients at nice 19: how much of the tail is a process waiting
+  for a CPU (``tools.bench_latency`` splits it);
 - stalled reader (3 s): daemon RSS growth and CPU share (``/proc``);
 - cancel: STREAM_CANCEL on a paused stream -> ECANCELED terminator, worst of 5;
   ``reactorctl route4 list | head`` wall time;
@@ -127,17 +128,19 @@ class FullView:
     ctl_head: float
 
 
-def best_concurrent(daemon: Daemon, routes: int, runs: int,
-                    nice: int = 0) -> work.Concurrent | None:
+def best_concurrent(daemon: Daemon, routes: int, runs: int, nice: int = 0,
+                    dump_nice: int = 0) -> work.Concurrent | None:
     """The run with the best GET p99 of ``runs``; with ``nice``, the daemon is
-    reniced for the runs (None if not permitted)."""
+    reniced for the runs (None if not permitted); the dump clients run at
+    ``dump_nice``."""
     if nice:
         try:
             os.setpriority(os.PRIO_PROCESS, daemon.pid, nice)
         except OSError:
             return None
     try:
-        return min((work.concurrent_dumps(daemon.path, routes) for _ in range(runs)),
+        return min((work.concurrent_dumps(daemon.path, routes, dump_nice=dump_nice)
+                    for _ in range(runs)),
                    key=lambda c: c.percentile(0.99))
     finally:
         if nice:
@@ -164,7 +167,8 @@ def measure_fullview(tmp: Path, routes: int, rounds: int, quick: bool) -> FullVi
         return FullView(
             rates, {name: used / (2 * rounds * routes) for name, used in cpu.items()},
             {d.name: best_concurrent(d, routes, conc_runs) for d in (ours, asy)}
-            | {"reactord nice -5": best_concurrent(ours, routes, conc_runs, nice=-5)},
+            | {"reactord nice -10": best_concurrent(ours, routes, conc_runs, nice=-10),
+               "dumps nice 19": best_concurrent(ours, routes, conc_runs, dump_nice=19)},
             {d.name: work.stall(d.path, d.pid, 3.0) for d in (ours, asy)},
             {d.name: max(work.cancel_latency(d.path) for _ in range(5)) for d in (ours, asy)},
             min(work.ctl_head(ours.path) for _ in range(1 if quick else 3)))
@@ -201,12 +205,14 @@ def concurrency_rows(fv: FullView) -> list[Row]:
                         f"asyncio {asy_ms:.2f} ({len(c.get_latencies)} / "
                         f"{len(ca.get_latencies)} GETs)", "≤5 ms" if q > 0.5 else "(info)",
                         ours_ms <= 5 if q > 0.5 else None))
-    reniced = fv.concurrent["reactord nice -5"]
-    rows.append(Row("  the same, reactord at nice -5: GET p50 / p99 (ms)",
-                    "n/a" if reniced is None else
-                    f"{reniced.percentile(0.5) * 1e3:.2f} / {reniced.percentile(0.99) * 1e3:.2f}",
-                    "" if reniced is None else
-                    f"aggregate {reniced.items_per_s / M:.2f} M items/s", "(info)", None))
+    for key, what in (("reactord nice -10", "reactord at nice -10"),
+                      ("dumps nice 19", "dump clients at nice 19")):
+        other = fv.concurrent[key]
+        rows.append(Row(f"  the same, {what}: GET p50 / p99 (ms)",
+                        "n/a" if other is None else
+                        f"{other.percentile(0.5) * 1e3:.2f} / {other.percentile(0.99) * 1e3:.2f}",
+                        "" if other is None else
+                        f"aggregate {other.items_per_s / M:.2f} M items/s", "(info)", None))
     return rows
 
 

@@ -81,14 +81,26 @@ def dump_rate(path: str, expected: int, decoded: bool) -> float:
 @dataclass
 class Concurrent:
     items_per_s: float
-    get_latencies: list[float]
+    get_stamps: list[tuple[float, float]]
+    """(sent, answered) of each GET, ``time.monotonic()`` (CLOCK_MONOTONIC,
+    comparable with a daemon's stamps on the same machine)."""
+
+    @property
+    def get_latencies(self) -> list[float]:
+        return [answered - sent for sent, answered in self.get_stamps]
 
     def percentile(self, q: float) -> float:
-        ordered = sorted(self.get_latencies)
-        return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+        return percentile(self.get_latencies, q)
 
 
-def _dumper(path: str, ready: Any, start: Event, results: Any) -> None:
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def _dumper(path: str, nice: int, ready: Any, start: Event, results: Any) -> None:
+    if nice:
+        os.nice(nice)
     with Client(path, name="bench-dump") as client:
         ready.put(1)
         start.wait()
@@ -103,30 +115,32 @@ def _getter(path: str, ready: Any, start: Event, stop: Event, results: Any) -> N
     rng = random.Random(7)
     addrs = [wire.ROUTE4_GET_REQ.pack(0, rng.randrange(1 << 24, 224 << 24).to_bytes(4, "big"))
              for _ in range(20_000)]
-    latencies: list[float] = []
+    stamps: list[tuple[float, float]] = []
     with Client(path, name="bench-get") as client:
         ready.put(1)
         start.wait()
         for payload in addrs:
             if stop.is_set():
                 break
-            started = time.perf_counter()
+            sent = time.monotonic()
             try:
                 client.call(wire.ROUTE4_GET, payload)
             except ApiCallError as exc:
                 if exc.status != wire.ENOENT:
                     raise
-            latencies.append(time.perf_counter() - started)
+            stamps.append((sent, time.monotonic()))
             time.sleep(GET_GAP_S)
-    results.put(latencies)
+    results.put(stamps)
 
 
-def concurrent_dumps(path: str, expected: int, clients: int = 4) -> Concurrent:
-    """``clients`` dump processes at once, and a GET process meanwhile."""
+def concurrent_dumps(path: str, expected: int, clients: int = 4,
+                     dump_nice: int = 0) -> Concurrent:
+    """``clients`` dump processes at once (at ``dump_nice``), and a GET
+    process meanwhile."""
     ctx = multiprocessing.get_context("fork")
     ready, results, gets = ctx.Queue(), ctx.Queue(), ctx.Queue()
     start, stop = ctx.Event(), ctx.Event()
-    procs = [ctx.Process(target=_dumper, args=(path, ready, start, results))
+    procs = [ctx.Process(target=_dumper, args=(path, dump_nice, ready, start, results))
              for _ in range(clients)]
     procs.append(ctx.Process(target=_getter, args=(path, ready, start, stop, gets)))
     for proc in procs:
@@ -136,13 +150,13 @@ def concurrent_dumps(path: str, expected: int, clients: int = 4) -> Concurrent:
     start.set()
     done = [results.get(timeout=300) for _ in range(clients)]
     stop.set()
-    latencies: list[float] = gets.get(timeout=60)
+    stamps: list[tuple[float, float]] = gets.get(timeout=60)
     for proc in procs:
         proc.join(30)
     if any(count != expected for count, _, _ in done):
         raise RuntimeError(f"concurrent dumps gave {[c for c, _, _ in done]}")
     wall = max(end for _, _, end in done) - min(begin for _, begin, _ in done)
-    return Concurrent(clients * expected / wall, latencies)
+    return Concurrent(clients * expected / wall, stamps)
 
 
 def stall(path: str, pid: int, seconds: float) -> tuple[int, float]:
