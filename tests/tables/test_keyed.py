@@ -9,13 +9,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from api import wire
-from tables import TableError, gather, keyed, split, stage_adds, stage_deletes
+from tables import TableError, gather, sorted_items, split, stage_adds, stage_deletes
 from tables.keyed import KeyedTable, SortedItems, scope_range
 
 
 @pytest.fixture(autouse=True)
 def small_load(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    monkeypatch.setattr(keyed, "LOAD", 8)
+    monkeypatch.setattr(sorted_items, "LOAD", 8)
     yield
 
 
@@ -27,7 +27,7 @@ def check_shape(items: SortedItems, expected: list[bytes]) -> None:
     assert items._blobs == [bytearray(b"".join(i[-2:] for i in sub)) for sub in lists]
     assert all(sub for sub in lists)
     if len(lists) > 1:
-        assert all(keyed.LOAD // 4 <= len(sub) <= 2 * keyed.LOAD for sub in lists)
+        assert all(sorted_items.LOAD // 4 <= len(sub) <= 2 * sorted_items.LOAD for sub in lists)
 
 
 ITEM = st.binary(min_size=3, max_size=3)

@@ -23,7 +23,7 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, 
 
 from api import wire
 from api.registry import ApiError, Stream
-from tables import keyed
+from tables import keyed, sorted_items
 from tests.tables.specs import SPECS, Key, Spec
 from tests.tables.support import (Daemon, FakeContext, as_records, bulk, list_req, nexthop,
                                   route4)
@@ -50,7 +50,7 @@ class TableMachine(RuleBasedStateMachine):
 
     def __init__(self) -> None:
         super().__init__()
-        self.saved_load, keyed.LOAD = keyed.LOAD, 4
+        self.saved_load, sorted_items.LOAD = sorted_items.LOAD, 4
         self.daemon = Daemon.create()
         self.model: dict[Key, bytes] = {}
         self.busy: set[Key] = set()
@@ -63,7 +63,7 @@ class TableMachine(RuleBasedStateMachine):
             self.model = {(i,): nexthop(i) for i in (1, 2, 3)}
 
     def teardown(self) -> None:
-        keyed.LOAD = self.saved_load
+        sorted_items.LOAD = self.saved_load
 
     # -- oracles -------------------------------------------------------------
 
