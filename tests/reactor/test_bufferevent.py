@@ -301,7 +301,7 @@ def test_small_writes_coalesce_into_bounded_chunks(
         bev.write(b"m" * 48)
     bev.write(b"b" * 100_000)  # large writes are kept as they are
     bev.write(bytearray(b"tail"))
-    sizes = [len(chunk) for chunk in bev._out]
+    sizes = [len(chunk) for chunk in bev.output._chunks]
     assert sum(sizes) == len(bev.output) == 5 + 480_000 + 100_000 + 4
     assert len(sizes) < 15
     assert max(size for size in sizes if size != 100_000) <= 65536 + 4096
