@@ -15,8 +15,19 @@ Callback order (all from the reactor loop):
 - ``on_write`` (output drained to write_low): resume a paused stream, lift the
   read cap;
 - ``on_event``: EOF lets pending output and the stream finish, then closes;
-  an error closes at once; a read timeout closes an idle connection, a write
-  timeout one whose output is stalled.
+  an error closes at once; a read timeout closes an idle connection; a write
+  timeout (no send for ``stall_timeout``) first asks the kernel whether the
+  peer consumed anything (``_peer_progressed``) and closes only if it did not.
+
+Stall detection: Linux reports a UNIX socket writable only once about 3/4 of
+its send buffer has drained, so a client that reads slowly but steadily can
+see no send for longer than the timeout.  At each write timeout the session
+reads the kernel's unsent figure (``reactor.unix.unsent_bytes``) and compares
+it with the one of the previous check: smaller means the peer is reading, and
+EV_WRITE is enabled again (which restarts the timeout).  The first check after
+a send has nothing to compare with and only records the figure, so a peer
+that reads nothing is closed after two timeouts at most (and never before
+one); where the kernel cannot be asked, after the first, as before.
 
 Invariants:
 - the stream pump writes only while ``len(output) <= write_high``, at most
@@ -25,6 +36,8 @@ Invariants:
 - requests are served only while ``len(output) <= output_cap``;
 - every response carries the id of the request it answers; a stream's id lives
   in its ``ActiveStream``;
+- every write goes through ``_write``, so ``_written - len(output)`` is the
+  number of bytes sent, which the stall check compares between checks;
 - after ``close()`` (idempotent) nothing is written and nothing is served; a
   callback that returns re-reads ``self._stream`` instead of trusting a local.
 """
@@ -41,6 +54,7 @@ from api.registry import ApiError, OneShot, Registry, call_guarded
 from api.stream import ActiveStream
 from reactor import (BEV_EVENT_EOF, BEV_EVENT_TIMEOUT, BEV_EVENT_WRITING, EV_READ, EV_WRITE,
                      BufferEvent)
+from reactor.unix import unsent_bytes
 
 log = logging.getLogger("api")
 
@@ -76,6 +90,9 @@ class Session:
         self._shutting_down = False
         self._closed = False
         self._request_id = 0
+        self._written = 0          # bytes ever written to the BufferEvent
+        self._check_sent = -1      # bytes sent at the last stall check (-1: none yet)
+        self._check_unsent = 0     # the kernel's unsent figure then
         self.client_name = ""
         cfg = host.config
         bev.set_watermark(EV_READ, 0, cfg.read_high)
@@ -103,7 +120,11 @@ class Session:
         return self._request_id
 
     def respond(self, payload: bytes) -> None:
-        self._bev.write(encode_response(self._request_id, wire.OK, payload))
+        self._write(encode_response(self._request_id, wire.OK, payload))
+
+    def _write(self, data: bytes) -> None:
+        self._written += len(data)
+        self._bev.write(data)
 
     # -- what the server and builtins see -------------------------------------
 
@@ -196,7 +217,7 @@ class Session:
             self._reply(req_id, err.status)
 
     def _reply(self, req_id: int, status: int, payload: bytes = b"") -> None:
-        self._bev.write(encode_response(req_id, status, payload))
+        self._write(encode_response(req_id, status, payload))
 
     # -- the stream pump ---------------------------------------------------------
 
@@ -227,7 +248,7 @@ class Session:
             return
         stream.records += count
         self._host.items_streamed += count
-        bev.write(frames)
+        self._write(frames)
         if len(bev.output) > high:
             stream.paused = True
         else:
@@ -284,9 +305,26 @@ class Session:
             else:
                 self.close("idle timeout")
         elif what & BEV_EVENT_TIMEOUT:
-            self.close("stalled: output made no progress")
+            if self._peer_progressed():
+                bev.enable(EV_WRITE)  # watch again: the timeout restarts from now
+            else:
+                self.close("stalled: output made no progress")
         else:
             self.close(f"socket error (errno {bev.error})")
+
+    def _peer_progressed(self) -> bool:
+        """At a write timeout: has the peer consumed anything since the last
+        check?  True at the first check after a send (nothing to compare with
+        yet); False when the kernel cannot be asked."""
+        bev = self._bev
+        try:
+            unsent = unsent_bytes(bev.fileno())
+        except OSError:
+            return False
+        sent = self._written - len(bev.output)
+        progressed = sent != self._check_sent or unsent < self._check_unsent
+        self._check_sent, self._check_unsent = sent, unsent
+        return progressed
 
     def _close_if_finished(self) -> None:
         if (self._eof and not self._closed and self._stream is None

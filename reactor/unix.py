@@ -19,6 +19,15 @@ Invariants of ``listen_unix``:
 that connected (for a socketpair: that created it).  On a socket with no peer
 the kernel answers (0, -1, -1); where SO_PEERCRED does not exist it raises
 ``OSError(ENOTSUP)``.
+
+``unsent_bytes`` (an extra beyond reactor-api.md) asks the kernel how much of
+what was sent on a stream socket its peer has not consumed yet: ioctl
+SIOCOUTQ, which is ``termios.TIOCOUTQ`` on Linux.  On AF_UNIX the figure is
+the send-buffer memory still held (payload plus per-packet overhead), and it
+drops only when the reader has consumed a whole kernel packet (up to about
+32 KiB): a measure of progress to compare with an earlier reading of the same
+socket, not a byte count.  Where the ioctl does not exist (any platform but
+Linux) or the socket refuses it, it raises ``OSError``.
 """
 
 from __future__ import annotations
@@ -28,8 +37,15 @@ import os
 import socket
 import stat
 import struct
+import sys
 
 _UCRED = struct.Struct("3i")
+_INT = struct.Struct("i")
+_SIOCOUTQ: int | None = None
+if sys.platform.startswith("linux"):
+    import fcntl
+    import termios
+    _SIOCOUTQ = termios.TIOCOUTQ
 
 
 class SocketInUse(OSError):
@@ -47,6 +63,15 @@ def peer_credentials(sock: socket.socket) -> tuple[int, int, int]:
         raise OSError(errno.ENOTSUP, "SO_PEERCRED is not supported on this platform")
     pid, uid, gid = _UCRED.unpack(sock.getsockopt(socket.SOL_SOCKET, option, _UCRED.size))
     return pid, uid, gid
+
+
+def unsent_bytes(fd: int) -> int:
+    """What the peer of the stream socket ``fd`` has not consumed yet (SIOCOUTQ;
+    see the module docstring); ``OSError`` where it cannot be asked."""
+    if _SIOCOUTQ is None:
+        raise OSError(errno.ENOTSUP, "SIOCOUTQ is not supported on this platform")
+    (queued,) = _INT.unpack(fcntl.ioctl(fd, _SIOCOUTQ, bytes(_INT.size)))
+    return int(queued)
 
 
 def listen_unix(path: str, *, mode: int = 0o660, backlog: int = 128) -> socket.socket:

@@ -1,4 +1,4 @@
-"""reactor.unix: listen_unix's refusals and replacements, peer credentials."""
+"""reactor.unix: listen_unix's refusals and replacements, peer credentials, unsent_bytes."""
 
 from __future__ import annotations
 
@@ -6,12 +6,13 @@ import errno
 import os
 import socket
 import stat
+import sys
 from pathlib import Path
 
 import pytest
 
 from reactor.unix import (SocketInUse, UnsafeSocketPath, connect_unix, listen_unix,
-                          peer_credentials)
+                          peer_credentials, unsent_bytes)
 
 
 def test_listen_unix_binds_with_the_mode_and_listens(tmp_path: Path) -> None:
@@ -130,3 +131,27 @@ def test_peer_credentials_of_an_accepted_connection(tmp_path: Path) -> None:
 def test_connect_unix_to_nothing_raises(tmp_path: Path) -> None:
     with pytest.raises(FileNotFoundError):
         connect_unix(str(tmp_path / "absent.sock"), timeout=1.0)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="SIOCOUTQ is Linux's")
+def test_unsent_bytes_shrinks_as_the_peer_consumes_whole_packets() -> None:
+    a, b = socket.socketpair()
+    with a, b:
+        assert unsent_bytes(a.fileno()) == 0
+        a.sendall(b"x" * 10_000)
+        a.sendall(b"y" * 10_000)
+        queued = unsent_bytes(a.fileno())
+        assert queued >= 20_000, "the figure counts at least the payload"
+        assert b.recv(10_000) == b"x" * 10_000   # the first packet, whole
+        less = unsent_bytes(a.fileno())
+        assert 0 < less < queued
+        assert b.recv(10_000) == b"y" * 10_000
+        assert unsent_bytes(a.fileno()) == 0
+
+
+def test_unsent_bytes_raises_oserror_where_it_cannot_be_asked() -> None:
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    os.close(write_end)
+    with pytest.raises(OSError):
+        unsent_bytes(write_end)   # closed: EBADF (ENOTSUP off Linux)
