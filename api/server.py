@@ -8,9 +8,16 @@ to the loop.
 
 Invariants:
 - ``sessions`` holds exactly the open connections, by client id (ids are
-  never reused within one server);
-- connections beyond ``max_clients`` are accepted, logged and closed at once,
-  so a flood cannot leave them waiting in the kernel's backlog;
+  never reused within one server); a client that closed leaves it in the pass
+  that reads its EOF, even with a stream or output pending (the session
+  closes at once: ``Session``);
+- at ``max_clients``, a new connection waits in ``_waiting`` until the next
+  pass (one ``call_soon``), then is served if a slot freed meanwhile, else
+  logged and closed.  The selector reports a pass's events in no fixed order,
+  so the EOF of a client that closed just before reconnecting may come after
+  the accept, in the same pass: the wait lets it free its slot first.  A
+  flood beyond the limit is thus still accepted and closed within one pass,
+  never left in the kernel's backlog.
 - ``shutdown`` is idempotent: stop accepting, stop reading, end streams with
   ESHUTDOWN, flush for at most ``shutdown_flush`` seconds, close everything,
   then call ``on_done`` once.
@@ -53,6 +60,7 @@ class Server:
         self._shutting_down = False
         self._flush_timer: Timer | None = None
         self._on_done: Callable[[], None] | None = None
+        self._waiting: list[socket.socket] = []
         builtin.register(registry, self)
 
     # -- connections --------------------------------------------------------------
@@ -64,12 +72,25 @@ class Server:
     def _on_accept(self, listener: Listener, sock: socket.socket, address: Any) -> None:
         if self._shutting_down:
             sock.close()
-        elif len(self.sessions) >= self.config.max_clients:
-            log.warning("refused a connection: %d clients already (--max-clients)",
-                        len(self.sessions))
-            sock.close()
-        else:
+        elif len(self.sessions) < self.config.max_clients and not self._waiting:
             self.attach(sock)
+        else:
+            self._waiting.append(sock)
+            if len(self._waiting) == 1:
+                self._reactor.call_soon(self._admit_waiting)
+
+    def _admit_waiting(self) -> None:
+        """The next pass after accepts at the limit: serve or refuse, in order."""
+        waiting, self._waiting = self._waiting, []
+        for sock in waiting:
+            if self._shutting_down:
+                sock.close()
+            elif len(self.sessions) < self.config.max_clients:
+                self.attach(sock)
+            else:
+                log.warning("refused a connection: %d clients already (--max-clients)",
+                            len(self.sessions))
+                sock.close()
 
     def attach(self, sock: socket.socket) -> Session:
         """Serve one connected socket (accepted, or one end of a socketpair)."""
@@ -135,6 +156,9 @@ class Server:
                  sum(1 for s in self.sessions.values() if s.stream is not None))
         if self._listener is not None:
             self._listener.close()
+        for sock in self._waiting:
+            sock.close()
+        self._waiting.clear()
         for session in list(self.sessions.values()):
             session.begin_shutdown()
         if self.sessions:

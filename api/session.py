@@ -14,10 +14,14 @@ Callback order (all from the reactor loop):
   connections and timers run between batches;
 - ``on_write`` (output drained to write_low): resume a paused stream, lift the
   read cap;
-- ``on_event``: EOF lets pending output and the stream finish, then closes;
-  an error closes at once; a read timeout closes an idle connection; a write
-  timeout (no send for ``stall_timeout``) first asks the kernel whether the
-  peer consumed anything (``_peer_progressed``) and closes only if it did not.
+- ``on_event``: EOF from a client that closed (``reactor.unix.peer_hung_up``:
+  it will read nothing more) closes at once, in the pass that reads the EOF,
+  so that a client that reconnects at once finds its --max-clients slot free;
+  EOF from a half-closed client (``shutdown(SHUT_WR)``) lets pending output
+  and the stream finish, then closes; an error closes at once; a read timeout
+  closes an idle connection; a write timeout (no send for ``stall_timeout``)
+  first asks the kernel whether the peer consumed anything
+  (``_peer_progressed``) and closes only if it did not.
 
 Stall detection: Linux reports a UNIX socket writable only once about 3/4 of
 its send buffer has drained, so a client that reads slowly but steadily can
@@ -54,7 +58,7 @@ from api.registry import ApiError, OneShot, Registry, call_guarded
 from api.stream import ActiveStream
 from reactor import (BEV_EVENT_EOF, BEV_EVENT_TIMEOUT, BEV_EVENT_WRITING, EV_READ, EV_WRITE,
                      BufferEvent)
-from reactor.unix import unsent_bytes
+from reactor.unix import peer_hung_up, unsent_bytes
 
 log = logging.getLogger("api")
 
@@ -294,9 +298,12 @@ class Session:
 
     def _on_event(self, bev: BufferEvent, what: int) -> None:
         if what & BEV_EVENT_EOF:
-            # The client may have only shut down its sending side: let the
-            # answers it is waiting for (and its stream) finish, then close.
             self._eof = True
+            if self._peer_gone():
+                self.close("client closed")  # nothing pending can reach it any more
+                return
+            # The client only shut down its sending side: let the answers it
+            # is waiting for (and its stream) finish, then close.
             self._bev.set_watermark(EV_WRITE, 0, self._host.config.write_high)
             self._close_if_finished()
         elif what & BEV_EVENT_TIMEOUT and not what & BEV_EVENT_WRITING:
@@ -311,6 +318,12 @@ class Session:
                 self.close("stalled: output made no progress")
         else:
             self.close(f"socket error (errno {bev.error})")
+
+    def _peer_gone(self) -> bool:
+        try:
+            return peer_hung_up(self._bev.fileno())
+        except OSError:
+            return False  # cannot tell: wait for the output to fail, as before
 
     def _peer_progressed(self) -> bool:
         """At a write timeout: has the peer consumed anything since the last

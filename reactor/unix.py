@@ -28,12 +28,18 @@ drops only when the reader has consumed a whole kernel packet (up to about
 32 KiB): a measure of progress to compare with an earlier reading of the same
 socket, not a byte count.  Where the ioctl does not exist (any platform but
 Linux) or the socket refuses it, it raises ``OSError``.
+
+``peer_hung_up`` (an extra beyond reactor-api.md) tells a peer that closed (or
+shut down both directions: it will read nothing more) from one that only shut
+down its sending side (``shutdown(SHUT_WR)``, still reading): ``poll()``
+reports POLLHUP for the first only.  It never blocks.
 """
 
 from __future__ import annotations
 
 import errno
 import os
+import select
 import socket
 import stat
 import struct
@@ -72,6 +78,17 @@ def unsent_bytes(fd: int) -> int:
         raise OSError(errno.ENOTSUP, "SIOCOUTQ is not supported on this platform")
     (queued,) = _INT.unpack(fcntl.ioctl(fd, _SIOCOUTQ, bytes(_INT.size)))
     return int(queued)
+
+
+def peer_hung_up(fd: int) -> bool:
+    """True when the peer of the connected stream socket ``fd`` will read
+    nothing more (POLLHUP); False while it may, or where poll() is missing."""
+    poll = getattr(select, "poll", None)
+    if poll is None:
+        return False
+    poller = poll()
+    poller.register(fd, 0)   # POLLHUP is reported whatever the mask asks for
+    return any(events & select.POLLHUP for _fd, events in poller.poll(0))
 
 
 def listen_unix(path: str, *, mode: int = 0o660, backlog: int = 128) -> socket.socket:

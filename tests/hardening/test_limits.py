@@ -55,6 +55,30 @@ def test_connections_beyond_max_clients_are_closed_at_once(tmp_path: Path,
     assert daemon.terminate() == 0
 
 
+def test_clients_that_close_mid_stream_and_reconnect_at_once_are_served_at_the_limit(
+        tmp_path: Path, closing: list[Daemon]) -> None:
+    """Churn at --max-clients: each round a client starts a full listing, closes after
+    its first record and reconnects at once; the freed slot is always there."""
+    daemon = start(tmp_path, "--preload-fullview", "50000", "--max-clients", "2")
+    closing.append(daemon)
+    observer = Conn(daemon.path)
+    wait_stats(observer, "start-up probe gone", clients=1)
+    for round_no in range(30):
+        streamer = Conn(daemon.path)
+        streamer.request(1, wire.ROUTE4_LIST, LIST_ALL)
+        assert streamer.frame().for_id == 1, f"round {round_no}: no stream"
+        streamer.close()
+        again = Conn(daemon.path)
+        try:
+            reply = again.call(2, wire.HELLO, HELLO)
+        except (EOFError, ConnectionResetError):
+            raise AssertionError(f"round {round_no}: refused at the limit") from None
+        assert reply.status == 0
+        again.close()
+    assert "refused a connection" not in daemon.log()
+    assert daemon.terminate() == 0
+
+
 def test_client_pipelining_without_reading_is_capped_and_resumes(tmp_path: Path,
                                                                  closing: list[Daemon]) -> None:
     """100,000 STATS + route and nexthop GETs (~40 MB of replies) sent without reading."""

@@ -1,4 +1,5 @@
-"""reactor.unix: listen_unix's refusals and replacements, peer credentials, unsent_bytes."""
+"""reactor.unix: listen_unix's refusals and replacements, peer credentials,
+unsent_bytes, peer_hung_up."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from reactor.unix import (SocketInUse, UnsafeSocketPath, connect_unix, listen_unix,
-                          peer_credentials, unsent_bytes)
+                          peer_credentials, peer_hung_up, unsent_bytes)
 
 
 def test_listen_unix_binds_with_the_mode_and_listens(tmp_path: Path) -> None:
@@ -155,3 +156,26 @@ def test_unsent_bytes_raises_oserror_where_it_cannot_be_asked() -> None:
     os.close(write_end)
     with pytest.raises(OSError):
         unsent_bytes(write_end)   # closed: EBADF (ENOTSUP off Linux)
+
+
+@pytest.mark.parametrize("how", ["close", "shut_rdwr", "close_unread"])
+def test_peer_hung_up_once_the_peer_will_read_nothing_more(how: str) -> None:
+    a, b = socket.socketpair()
+    with a, b:
+        assert not peer_hung_up(a.fileno())
+        a.sendall(b"x" * 10)
+        if how != "close_unread":
+            assert b.recv(10) == b"x" * 10
+        if how == "shut_rdwr":
+            b.shutdown(socket.SHUT_RDWR)
+        else:
+            b.close()
+        assert peer_hung_up(a.fileno())
+
+
+def test_a_half_closed_peer_has_not_hung_up() -> None:
+    a, b = socket.socketpair()
+    with a, b:
+        b.shutdown(socket.SHUT_WR)   # it sends nothing more, but still reads
+        assert a.recv(1) == b""
+        assert not peer_hung_up(a.fileno())
