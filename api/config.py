@@ -34,7 +34,9 @@ class ServerConfig:
     stream_batch_bytes: int = wire.STREAM_OVERSHOOT
     max_clients: int = 1024
     stall_timeout: float = 300.0
-    """Seconds a connection's pending output may make no progress; 0 disables."""
+    """Seconds a connection's pending output may make no progress; 0 disables.
+    Progress is a send, or the peer consuming a kernel chunk (SIOCOUTQ shrinking):
+    a reader that consumes nothing is closed after one to two of these periods."""
     idle_timeout: float = 0.0
     """Seconds a connection with nothing pending may stay silent; 0 disables."""
     shutdown_flush: float = wire.SHUTDOWN_FLUSH_S

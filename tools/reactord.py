@@ -56,8 +56,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--max-clients", type=int, default=1024,
                         help="connections beyond this are closed at once (default %(default)s)")
     parser.add_argument("--stall-timeout", type=float, default=300.0,
-                        help="close a connection whose output makes no progress for this "
-                             "many seconds; 0 disables (default %(default)s)")
+                        help="close a connection whose client consumes none of its pending "
+                             "output for this many seconds (closed within 1-2 periods); "
+                             "0 disables (default %(default)s)")
     parser.add_argument("--idle-timeout", type=float, default=0.0,
                         help="close a connection with nothing pending after this many "
                              "silent seconds; 0 disables (default)")
