@@ -10,8 +10,10 @@ The package's shared plumbing lives here (the tables' modules import it):
 - ``gather`` / ``split``: whole-payload byte shuffles done with C-level
   strided copies, so that a bulk request costs no Python work per byte.
 
-Modules: ``keyed`` (sorted items, key cursor), ``nexthop``, ``route``, ``fdb``,
-``conntrack``, and ``handlers`` (the only one importing ``api.registry``).
+Modules: ``sorted_items`` (key columns and record blobs in key order),
+``keyed`` (key order, key cursor, keyed table), ``lpm`` (route GET and
+longest-prefix match), ``nexthop``, ``route``, ``fdb``, ``conntrack``, and
+``handlers`` (the only one importing ``api.registry``).
 """
 
 from __future__ import annotations

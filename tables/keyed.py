@@ -1,42 +1,44 @@
 """Keyed tables: records kept in key order, with one generic key cursor.
 
-The concept: a table stores each record ONCE, as an *item*: the big-endian
-sort key (``key_size`` bytes, so that ``memcmp`` order equals the wire-v1 §6
-key order) followed by the wire record (``record_size`` bytes).  Items live in
+The concept: a table stores each record ONCE, with its sort key: an int whose
+order is the wire-v1 §6 key order (the key fields packed big-endian in
+``key_size`` bytes, read as one integer).  The records live in
 
 - ``SortedItems`` (module ``tables.sorted_items``, re-exported here with
-  ``LOAD``), a two-level sorted list (sublists of ~``LOAD`` items, the
-  maximum of each, and a blob per sublist holding its records end to end),
-  walked by LIST: a batch is one bisect, then slices of the blobs cut into
-  records: no lookup per record, and contiguous memory however scattered
-  the item objects are;
-- exact lookups by the sort key read as a big-endian integer: ``KeyedTable``
-  keeps one dict ``key -> item``; the route tables keep one dict per
-  (vrf, prefixlen), which longest-prefix match probes anyway.
+  ``LOAD``): sublists of ~``LOAD`` keys, each with a blob holding their
+  records end to end, walked by LIST: a batch is one bisect, then slices of
+  the blobs: no lookup per record, and no Python object per record when keys
+  fit in 64 bits;
+- exact membership: ``KeyedTable`` keeps the set of its keys; the route
+  tables keep one set of network numbers per (vrf, prefixlen), which
+  longest-prefix match probes anyway.  A record by key is read from the
+  blobs (two bisects).
 
 A table whose LIST scope is not the leading key field (nexthop: scope vrf_id,
-key nh_id) keeps a second ``SortedItems`` of ``scope + key + record`` items, so
-that every scoped listing is a key range, never a per-record filter.
+key nh_id) keeps a second ``SortedItems`` keyed by ``scope << key_bits | key``,
+so that every scoped listing is a key range, never a per-record filter.
 
 ``KeyCursor`` is the state of one LIST: its range (scope), the last key it
-emitted (bytes, never an item, a position or an iterator) and its budget.
+emitted (an int, never a record, a position or an iterator) and its budget.
 Each step bisects strictly after that key, at the moment of the step, so the
 wire-v1 §6 guarantees hold under any change between steps: keys strictly
 ascending, none twice, each record the one current at the step, deleted keys
 not emitted, keys present throughout emitted.
 
-Complexity (n items, k per call, L = LOAD): lookup O(1); ``put_many`` and
-``delete_many`` O(k log n) compares plus O(k·L) pointer and byte moves (a
-batch past the last key, as in a load in key order: O(k) appends); a cursor
-step of k records O(log n + k), touching no item object but the last; flush
-of a range O(n/L + removed).  Memory: the item, one pointer and R blob bytes
-per record (~144 B per route4 at 1M with the route dicts, tracemalloc).
+Complexity (n items, k per call, L = LOAD): membership O(1), a record by key
+O(log n); ``put_many`` and ``delete_many`` O(k log n) compares plus O(k·L)
+moves (a batch past the last key, as in a load in key order: O(k) appends);
+a cursor step of k records O(log n + k); flush of a range O(n/L + removed).
+Memory per record: R blob bytes plus 8 key bytes (keys of up to 64 bits) or
+a pointer and an int; a ``KeyedTable`` adds a set entry.  A route4 at 1M:
+~100 B with its network-number set (RSS; ``python -m tools.bench_tables``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
+from operator import itemgetter
 
 from api import wire
 from tables import split
@@ -44,17 +46,20 @@ from tables.sorted_items import LOAD, SortedItems
 
 __all__ = ["LOAD", "KeyCursor", "KeyOrder", "KeyedTable", "SortedItems", "scope_range"]
 
+_first, _second = itemgetter(0), itemgetter(1)
+
+
 @dataclass(slots=True)
 class KeyCursor:
     """One LIST: its range, the last key emitted and the count still allowed."""
 
     scoped_index: bool
-    """Walk the scope index (scope + key) instead of the key index."""
-    start: bytes
-    """Inclusive lower bound of the range (the scope prefix; empty for all)."""
-    stop: bytes | None
+    """Walk the scope index (scope << key_bits | key) instead of the key index."""
+    start: int
+    """Inclusive lower bound of the range (the scope's first key; 0 for all)."""
+    stop: int | None
     """Exclusive upper bound of the range (``None``: no bound)."""
-    last: bytes | None
+    last: int | None
     """The last key emitted (or the AFTER key), as stored in the walked index."""
     remaining: int | None
     """Records still allowed (``None``: unlimited)."""
@@ -63,85 +68,111 @@ class KeyCursor:
     """Set when the budget ran out while more matching keys existed (EXFULL)."""
 
 
-def scope_range(scope: int) -> tuple[bytes, bytes | None]:
-    """The item range of a scope value (a big-endian u16 prefix); all for 0xffff."""
+def scope_range(scope: int, key_bits: int) -> tuple[int, int | None]:
+    """The key range of a scope value (the top 16 of ``key_bits``); all for 0xffff."""
     if scope == wire.SCOPE_ALL:
-        return b"", None
-    return scope.to_bytes(2, "big"), (scope + 1).to_bytes(2, "big")
+        return 0, None
+    shift = key_bits - 16
+    return scope << shift, (scope + 1) << shift
 
 
 class KeyOrder:
-    """Items in key order (``SortedItems``), an optional scope index, and cursors.
+    """Records in key order (``SortedItems``), an optional scope index, and cursors.
 
-    The order alone: whoever owns the exact lookups (``KeyedTable``'s dict, or
-    the route tables' per-prefix-length dicts) tells it what is new, replaced
-    or removed.
+    The order alone: whoever owns membership (``KeyedTable``'s set, or the
+    route tables' per-prefix-length sets) tells it what is new, replaced or
+    removed.
     """
 
-    __slots__ = ("key_size", "record_size", "_items", "_scope_of", "_by_scope", "_after_pad")
+    __slots__ = ("_by_scope", "_items", "_scope_of", "key_bits", "key_size", "record_size")
 
     def __init__(self, key_size: int, record_size: int,
                  scope_of: Callable[[bytes], bytes] | None = None) -> None:
         """``scope_of(record)`` -> 2-byte big-endian scope, when it is not the key's lead."""
         self.key_size = key_size
+        self.key_bits = 8 * key_size
         self.record_size = record_size
-        self._items = SortedItems(record_size)
+        self._items = SortedItems(self.key_bits, record_size)
         self._scope_of = scope_of
-        self._by_scope = SortedItems(record_size) if scope_of else None
-        self._after_pad = b"\xff" * (record_size + 1)
+        self._by_scope = SortedItems(self.key_bits + 16, record_size) if scope_of else None
 
     def __len__(self) -> int:
         return len(self._items)
 
-    def items(self) -> Iterator[bytes]:
-        """All items in key order (not safe across changes; for tests and tools)."""
-        return iter(self._items)
+    def items(self) -> Iterator[tuple[int, bytes]]:
+        """(key, record) in key order (not safe across changes; for tests and tools)."""
+        return self._items.items()
 
-    def insert(self, items: list[bytes]) -> None:
-        """Add items whose keys are absent (the list is sorted in place)."""
+    def record(self, key: int) -> bytes | None:
+        """The record of ``key``, or None: O(log n)."""
+        return self._items.record(key)
+
+    def insert(self, pairs: Iterable[tuple[int, bytes]]) -> None:
+        """Add (key, record) pairs whose keys are absent and distinct, in any order."""
+        ordered = sorted(pairs, key=_first)
         if self._by_scope is not None:
-            self._by_scope.update([self._scoped(item) for item in items])
-        self._items.update(items)
+            self._insert_scoped(ordered)
+        self._items.update(list(map(_first, ordered)), b"".join(map(_second, ordered)))
 
-    def replace(self, pairs: list[tuple[bytes, bytes]]) -> None:
-        """Swap each (old, new) item pair; both items of a pair have the same key."""
-        for old, new in pairs:
-            self._items.replace(old, new)
+    def insert_rows(self, rows: list[bytes]) -> None:
+        """``insert`` for rows (the key big-endian in ``key_size`` bytes, then the
+        record), in any order (the list is sorted in place): no object per key."""
+        if self._by_scope is not None:
+            size = self.key_size
+            self._insert_scoped([(int.from_bytes(row[:size], "big"), row[size:])
+                                 for row in rows])
+        self._items.update_rows(rows)
+
+    def _insert_scoped(self, pairs: list[tuple[int, bytes]]) -> None:
+        assert self._by_scope is not None
+        scoped = sorted((self._scoped(key, record), record) for key, record in pairs)
+        self._by_scope.update(list(map(_first, scoped)), b"".join(map(_second, scoped)))
+
+    def replace(self, pairs: list[tuple[int, bytes]]) -> list[bytes]:
+        """Give present keys new records; return the old records, in ``pairs`` order."""
+        old = [self._items.replace(key, record) for key, record in pairs]
         if self._by_scope is not None and pairs:
-            self._by_scope.remove_many([self._scoped(old) for old, _ in pairs])
-            self._by_scope.update([self._scoped(new) for _, new in pairs])
+            self._by_scope.remove_many(sorted(
+                (self._scoped(key, record) for (key, _new), record in zip(pairs, old)),
+                reverse=True))
+            self._insert_scoped(pairs)
+        return old
 
-    def remove(self, items: list[bytes]) -> None:
-        """Take out present items."""
-        self._items.remove_many(list(items))
+    def remove(self, keys: Iterable[int]) -> list[bytes]:
+        """Take out present distinct keys; return their records (in no particular order)."""
+        ordered = sorted(keys, reverse=True)
+        records = self._items.remove_many(ordered)
         if self._by_scope is not None:
-            self._by_scope.remove_many([self._scoped(item) for item in items])
+            self._by_scope.remove_many(sorted(map(self._scoped, ordered, records),
+                                              reverse=True))
+        return records
 
-    def remove_scope(self, scope: int) -> list[bytes]:
-        """Take out and return the items whose key starts with ``scope`` (0xffff: all)."""
-        start, stop = scope_range(scope)
+    def remove_scope(self, scope: int) -> list[int]:
+        """Take out the keys whose top 16 bits are ``scope`` (0xffff: all); return them."""
+        start, stop = scope_range(scope, self.key_bits)
         if stop is None:
-            removed = list(self._items)
+            keys = list(self._items.keys())
             self._items.clear()
             if self._by_scope is not None:
                 self._by_scope.clear()
-            return removed
-        removed = self._items.remove_range(start, stop)
+            return keys
+        keys, records = self._items.remove_range(start, stop)
         if self._by_scope is not None:
-            self._by_scope.remove_many([self._scoped(item) for item in removed])
-        return removed
+            scoped = map(self._scoped, keys, split(records, self.record_size))
+            self._by_scope.remove_many(sorted(scoped, reverse=True))
+        return keys
 
-    def _scoped(self, item: bytes) -> bytes:
+    def _scoped(self, key: int, record: bytes) -> int:
         assert self._scope_of is not None
-        return self._scope_of(item[self.key_size:]) + item
+        return int.from_bytes(self._scope_of(record), "big") << self.key_bits | key
 
     def cursor(self, scope: int, after_key: int | None, max_count: int) -> KeyCursor:
         """A cursor over ``scope`` (0xffff: all), strictly after ``after_key`` if given."""
-        start, stop = scope_range(scope)
-        scoped = self._by_scope is not None and stop is not None
-        last = None if after_key is None else after_key.to_bytes(self.key_size, "big")
+        scoped = self._by_scope is not None and scope != wire.SCOPE_ALL
+        start, stop = scope_range(scope, self.key_bits + 16 if scoped else self.key_bits)
+        last = after_key
         if scoped and last is not None:
-            last = start + last
+            last |= start
         return KeyCursor(scoped, start, stop, last, max_count or None)
 
     def step(self, cursor: KeyCursor, limit: int) -> list[bytes]:
@@ -156,7 +187,7 @@ class KeyOrder:
         assert index is not None
         start = cursor.start
         if cursor.last is not None:
-            start = max(start, cursor.last + self._after_pad)
+            start = max(start, cursor.last + 1)
         remaining = cursor.remaining
         if remaining is not None:
             if remaining == 0:
@@ -164,67 +195,57 @@ class KeyOrder:
                 cursor.truncated = bool(index.take(start, cursor.stop, 1)[0])
                 return b""
             limit = min(limit, remaining)
-        blob, last_item = index.take(start, cursor.stop, limit)
+        blob, last_key = index.take(start, cursor.stop, limit)
         count = len(blob) // self.record_size
         if count < limit:
             cursor.finished = True  # nothing more in range at this moment
-        if count:
-            cursor.last = last_item[:-self.record_size]
+        if last_key is not None:
+            cursor.last = last_key
             if remaining is not None:
                 cursor.remaining = remaining - count
         return blob
 
 
 class KeyedTable(KeyOrder):
-    """A ``KeyOrder`` plus ``by_key``: sort key (an int) -> item, for exact lookups."""
+    """A ``KeyOrder`` plus ``keys``, the set of its sort keys (exact membership)."""
 
-    __slots__ = ("by_key",)
+    __slots__ = ("keys",)
 
     def __init__(self, key_size: int, record_size: int,
                  scope_of: Callable[[bytes], bytes] | None = None) -> None:
         super().__init__(key_size, record_size, scope_of)
-        self.by_key: dict[int, bytes] = {}
-        """Read-only for callers: sort key -> item (``item[key_size:]`` is the record)."""
+        self.keys: set[int] = set()
+        """Read-only for callers: the sort keys present."""
 
     def __contains__(self, key: int) -> bool:
-        return key in self.by_key
+        return key in self.keys
 
     def record(self, key: int) -> bytes | None:
-        """The record of sort key ``key``, or None."""
-        item = self.by_key.get(key)
-        return None if item is None else item[self.key_size:]
+        """The record of sort key ``key``, or None (absent keys cost no bisect)."""
+        return super().record(key) if key in self.keys else None
 
     def put_many(self, records: dict[int, bytes]) -> list[bytes]:
-        """Insert or replace ``sort key -> record``; return the replaced items."""
-        by_key, size = self.by_key, self.key_size
-        new_items: list[bytes] = []
-        replaced: list[tuple[bytes, bytes]] = []
-        for key, record in records.items():
-            item = key.to_bytes(size, "big") + record
-            old = by_key.get(key)
-            by_key[key] = item
-            if old is None:
-                new_items.append(item)
-            else:
-                replaced.append((old, item))
-        self.replace(replaced)
-        self.insert(new_items)
-        return [old for old, _ in replaced]
+        """Insert or replace ``sort key -> record``; return the replaced records."""
+        keys = self.keys
+        new: list[tuple[int, bytes]] = []
+        replaced: list[tuple[int, bytes]] = []
+        for pair in records.items():
+            (replaced if pair[0] in keys else new).append(pair)
+        keys.update(records)
+        self.insert(new)
+        return self.replace(replaced)
 
     def delete_many(self, keys: Iterable[int]) -> list[bytes]:
-        """Remove the (present, distinct) sort ``keys``; return their items."""
-        pop = self.by_key.pop
-        removed = [pop(key) for key in keys]
-        self.remove(removed)
-        return removed
+        """Remove the (present, distinct) sort ``keys``; return their records."""
+        keys = list(keys)
+        self.keys.difference_update(keys)
+        return self.remove(keys)
 
     def delete_range(self, scope: int) -> int:
-        """Remove every item whose key starts with ``scope`` (all for 0xffff): the count."""
+        """Remove every key whose top 16 bits are ``scope`` (all for 0xffff): the count."""
         removed = self.remove_scope(scope)
         if scope == wire.SCOPE_ALL:
-            self.by_key.clear()
+            self.keys.clear()
         else:
-            pop, size = self.by_key.pop, self.key_size
-            for item in removed:
-                pop(int.from_bytes(item[:size], "big"))
+            self.keys.difference_update(removed)
         return len(removed)

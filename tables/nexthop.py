@@ -60,14 +60,14 @@ class NexthopTable:
 
     def __init__(self) -> None:
         self.table = KeyedTable(_KEY_SIZE, wire.NEXTHOP.size, scope_of=_scope_of)
-        """Keyed by nh_id as is (``same_key``): ``nh_id in table.by_key`` is exact."""
+        """Keyed by nh_id as is: ``nh_id in table`` is exact."""
         self.refs: dict[int, int] = {}
 
     def __len__(self) -> int:
         return len(self.table)
 
     def __contains__(self, nh_id: int) -> bool:
-        return nh_id in self.table.by_key
+        return nh_id in self.table.keys
 
     def get(self, nh_id: int) -> bytes | None:
         """The nexthop record of ``nh_id``, or None."""

@@ -19,67 +19,109 @@ def small_load(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     yield
 
 
-def check_shape(items: SortedItems, expected: list[bytes]) -> None:
-    assert list(items) == expected
+def check_shape(items: SortedItems, expected: list[tuple[int, bytes]]) -> None:
+    assert list(items.items()) == expected
+    assert list(items.keys()) == [key for key, _ in expected]
     assert len(items) == len(expected)
-    lists = items._lists
-    assert items._maxes == [sub[-1] for sub in lists]
-    assert items._blobs == [bytearray(b"".join(i[-2:] for i in sub)) for sub in lists]
-    assert all(sub for sub in lists)
-    if len(lists) > 1:
-        assert all(sorted_items.LOAD // 4 <= len(sub) <= 2 * sorted_items.LOAD for sub in lists)
+    cols, blobs = items._keys, items._blobs
+    assert items._maxes == [col[-1] for col in cols]
+    assert [len(blob) for blob in blobs] == [len(col) * 2 for col in cols]
+    assert all(cols)
+    if len(cols) > 1:
+        assert all(sorted_items.LOAD // 4 <= len(col) <= 2 * sorted_items.LOAD for col in cols)
 
 
-ITEM = st.binary(min_size=3, max_size=3)
+def rec(key: int) -> bytes:
+    """A 2-byte record told apart by key."""
+    return (key * 7919 % 65521).to_bytes(2, "little")
+
+
+def row(key: int, key_bits: int) -> bytes:
+    return key.to_bytes(-(-key_bits // 8), "big") + rec(key)
+
+
+KEY = st.integers(0, 600)
+WIDTHS = st.sampled_from([16, 72])
+"""Key columns packed in array('Q') (16 bits) and lists of ints (72 bits)."""
 
 
 @settings(max_examples=150, deadline=None)
-@given(st.lists(st.tuples(st.booleans(), st.lists(ITEM, max_size=30)), max_size=25))
-def test_sorted_items_matches_a_sorted_set(ops: list[tuple[bool, list[bytes]]]) -> None:
-    items, model = SortedItems(2), set()
-    for adding, batch in ops:
-        if adding:
-            new = list({b for b in batch if b not in model})
-            items.update(list(new))
-            model.update(new)
-        else:
-            gone = list({b for b in batch if b in model} | set(sorted(model)[::3]))
-            items.remove_many(list(gone))
+@given(WIDTHS, st.lists(st.tuples(st.sampled_from(["add", "rows", "del"]),
+                                  st.lists(KEY, max_size=40)), max_size=25))
+def test_sorted_items_matches_a_sorted_dict(key_bits: int,
+                                            ops: list[tuple[str, list[int]]]) -> None:
+    items, model = SortedItems(key_bits, 2), set[int]()
+    for op, batch in ops:
+        if op == "del":
+            gone = sorted({k for k in batch if k in model} | set(sorted(model)[::3]),
+                          reverse=True)
+            assert items.remove_many(gone) == [rec(k) for k in gone]
             model.difference_update(gone)
-        check_shape(items, sorted(model))
+            continue
+        new = sorted({k for k in batch if k not in model})
+        if op == "add":
+            items.update(items.column(new), b"".join(map(rec, new)))
+        else:
+            items.update_rows([row(k, key_bits) for k in reversed(new)])
+        model.update(new)
+        check_shape(items, [(k, rec(k)) for k in sorted(model)])
+    for key in range(-1, 602, 7):
+        assert items.record(key) == (rec(key) if key in model else None)
 
 
 @settings(max_examples=100, deadline=None)
-@given(st.sets(ITEM, max_size=60), ITEM, st.one_of(st.none(), ITEM), st.integers(0, 70))
-def test_take_and_remove_range(values: set[bytes], start: bytes, stop: bytes | None,
+@given(WIDTHS, st.sets(KEY, max_size=60), KEY, st.one_of(st.none(), KEY), st.integers(0, 70))
+def test_take_and_remove_range(key_bits: int, values: set[int], start: int, stop: int | None,
                                limit: int) -> None:
-    items = SortedItems(2)
-    items.update(list(values))
+    items = SortedItems(key_bits, 2)
+    items.update_rows([row(k, key_bits) for k in values])
     in_range = [v for v in sorted(values) if v >= start and (stop is None or v < stop)]
     records, last = items.take(start, stop, limit)
-    assert records == b"".join(v[-2:] for v in in_range[:limit])
-    assert last == (in_range[:limit][-1] if records else b"")
-    assert items.remove_range(start, stop) == in_range
-    check_shape(items, sorted(values - set(in_range)))
+    assert records == b"".join(map(rec, in_range[:limit]))
+    assert last == (in_range[:limit][-1] if records else None)
+    assert items.remove_range(start, stop) == (in_range, b"".join(map(rec, in_range)))
+    check_shape(items, [(k, rec(k)) for k in sorted(values - set(in_range))])
 
 
-def test_replace_keeps_position_and_maxes() -> None:
-    items = SortedItems(2)
-    items.update([bytes([i, 0]) for i in range(20)])
-    items.replace(bytes([7, 0]), bytes([7, 9]))
-    items.replace(bytes([19, 0]), bytes([19, 1]))
-    expected = [bytes([i, 0]) for i in range(20)]
-    expected[7], expected[19] = bytes([7, 9]), bytes([19, 1])
+def test_replace_keeps_position_and_returns_the_old_record() -> None:
+    items = SortedItems(16, 2)
+    items.update(items.column(range(20)), b"".join(map(rec, range(20))))
+    assert items.replace(7, b"xx") == rec(7)
+    assert items.replace(19, b"yy") == rec(19)
+    expected = [(k, rec(k)) for k in range(20)]
+    expected[7], expected[19] = (7, b"xx"), (19, b"yy")
     check_shape(items, expected)
     with pytest.raises(KeyError):
-        items.replace(bytes([8, 5]), bytes([8, 6]))
+        items.replace(20, b"zz")
+    assert items.record(20) is None and items.record(-1) is None
 
 
 def test_sorted_tail_appends_stay_balanced() -> None:
-    items = SortedItems(2)
+    items = SortedItems(16, 2)
     for start in range(0, 200, 10):
-        items.update([i.to_bytes(2, "big") for i in range(start, start + 10)])
-    check_shape(items, [i.to_bytes(2, "big") for i in range(200)])
+        items.update_rows([row(k, 16) for k in range(start + 9, start - 1, -1)])
+    check_shape(items, [(k, rec(k)) for k in range(200)])
+
+
+def test_a_large_batch_into_one_sublist_is_merged_then_split() -> None:
+    """Regression: a cut into pieces of ceil(n / parts) left a last piece under
+    LOAD/4 (1001 items at LOAD 8: 125 pieces of 8 and one of 1)."""
+    items = SortedItems(72, 2)
+    items.update([0, 1000], rec(0) + rec(1000))
+    middle = list(range(1, 1000))
+    items.update(middle, b"".join(map(rec, middle)))
+    check_shape(items, [(k, rec(k)) for k in range(1001)])
+    fresh = SortedItems(16, 2)
+    fresh.update_rows([row(k, 16) for k in range(1001)])
+    check_shape(fresh, [(k, rec(k)) for k in range(1001)])
+
+
+def test_packed_keys_use_the_whole_64_bits() -> None:
+    items = SortedItems(64, 2)
+    keys = [0, 1, (1 << 63) - 1, 1 << 63, (1 << 64) - 1]
+    items.update_rows([k.to_bytes(8, "big") + rec(k) for k in reversed(keys)])
+    check_shape(items, [(k, rec(k)) for k in keys])
+    assert items.take((1 << 63), None, 9) == (rec(1 << 63) + rec((1 << 64) - 1), (1 << 64) - 1)
 
 
 def test_gather_and_split() -> None:
@@ -90,8 +132,8 @@ def test_gather_and_split() -> None:
 
 
 def test_scope_range() -> None:
-    assert scope_range(wire.SCOPE_ALL) == (b"", None)
-    assert scope_range(0x01FF) == (b"\x01\xff", b"\x02\x00")
+    assert scope_range(wire.SCOPE_ALL, 24) == (0, None)
+    assert scope_range(0x01FF, 24) == (0x01FF00, 0x020000)
 
 
 def make_table(keys: list[int]) -> KeyedTable:

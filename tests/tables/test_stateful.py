@@ -209,8 +209,7 @@ class TableMachine(RuleBasedStateMachine):
     @invariant()
     def table_matches_model(self) -> None:
         table = self.table()
-        size = table.record_size
-        stored = [item[-size:] for item in table.items()]
+        stored = [record for _key, record in table.items()]
         assert stored == [self.model[k] for k in sorted(self.model)]
         assert len(table) == len(self.model)
         if self.spec.module in (wire.MODULE_ROUTE4, wire.MODULE_ROUTE6):
@@ -223,6 +222,8 @@ class TableMachine(RuleBasedStateMachine):
         routes = (self.daemon.tables.routes4 if self.spec.module == wire.MODULE_ROUTE4
                   else self.daemon.tables.routes6)
         bits = routes.bits
+        assert len(routes.index) == len(self.model)
+        assert all(routes.index.get(k) == r for k, r in routes.order.items())
         probes = {x + 1 for _v, x, _p in self.model} | {0, (1 << bits) - 1, 0x0A010203 << (bits - 32)}
         for vrf_id in (0, 1, 2):
             lengths = {p for v, _x, p in self.model if v == vrf_id}

@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from api import wire
-from tables import TableError
+from tables import TableError, lpm
 from tables.conntrack import ConntrackTable
 from tables.fdb import FdbTable
 from tables.handlers import Tables
@@ -58,9 +58,16 @@ def outcome(routes: RouteTable, payload: bytes, replace: bool, exact: bool) -> i
     return 0
 
 
+def index_agrees(routes: RouteTable) -> bool:
+    """The prefix index holds exactly the routes of the order, with their records."""
+    items = list(routes.order.items())
+    return len(routes.index) == len(items) and all(routes.index.get(k) == r for k, r in items)
+
+
 def state(routes: RouteTable, nexthops: NexthopTable) -> tuple[object, ...]:
+    assert index_agrees(routes)
     lengths = [routes.prefix_lengths(vrf) for vrf in range(3)]
-    return list(routes.order.items()), dict(nexthops.refs), lengths, sorted(routes._by_plen)
+    return list(routes.order.items()), dict(nexthops.refs), lengths, routes.index.codes()
 
 
 V4_RECORDS = st.builds(
@@ -82,6 +89,25 @@ def test_fast_path_agrees_with_exact_path(requests: list[tuple[list[bytes], bool
         payload = b"".join(records)
         assert outcome(fast, payload, replace, False) == outcome(exact, payload, replace, True)
         assert state(fast, fast_nh) == state(exact, exact_nh)
+
+
+def test_interned_tails_are_bounded(nexthops: NexthopTable,
+                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """Past TAILS_MAX interned (origin, nh_id) pairs the interning table is cleared:
+    records stay exact, memory stays bounded."""
+    monkeypatch.setattr(lpm, "TAILS_MAX", 2)
+    routes = RouteTable(nexthops, 32)
+    expected = {}
+    for third in range(8):
+        for origin in range(3):
+            record = wire.ROUTE4.pack(0, 24, origin, bytes([10, origin, third, 0]),
+                                      1 + (third + origin) % 2)
+            expected[record] = ip(f"10.{origin}.{third}.7")
+        routes.add(b"".join(list(expected)[-3:]), False)             # the fast path
+        routes._add_exact(b"".join(list(expected)[-3:]), True)      # and REPLACE
+        assert len(routes.index._tails) <= lpm.TAILS_MAX + 3     # + one request's tails
+    assert all(routes.lookup(0, addr) == record for record, addr in expected.items())
+    assert index_agrees(routes)
 
 
 def test_route6_table(nexthops: NexthopTable) -> None:
