@@ -9,7 +9,9 @@ full view, measured on the tables alone (no socket, no framing):
   one loaded in random order (its items scattered in memory);
 - ADD: cost per route of bulk ADD in max-size payloads (~10.9k routes each),
   in key order (a RIB dump) and shuffled;
-- memory per route at 1M (tracemalloc: what the table allocates);
+- memory per route at 1M: RSS delta of a load in key order (as reactord's
+  preload; Linux ``/proc``), with what each part of the table holds per
+  route, and tracemalloc of a shuffled load (what the table allocates);
 - LPM: cost of one ROUTE4_GET lookup on the 1M table.
 
 ``python -m tools.bench_tables [--sizes 100000,1000000,4000000] [--quick]``;
@@ -20,10 +22,13 @@ from __future__ import annotations
 
 import argparse
 import gc
+import multiprocessing
 import random
+import sys
 import time
 import tracemalloc
 from collections.abc import Callable
+from pathlib import Path
 
 from api import wire
 from tables.keyed import KeyCursor
@@ -123,6 +128,57 @@ def bench_memory(size: int) -> RouteTable:
     return table
 
 
+def rss_bytes() -> int | None:
+    """This process's resident set size (``/proc/self/status``), or None."""
+    try:
+        status = Path("/proc/self/status").read_text()
+    except OSError:
+        return None
+    return next((int(line.split()[1]) * 1024 for line in status.splitlines()
+                 if line.startswith("VmRSS:")), None)
+
+
+def bench_rss(size: int) -> None:
+    """RSS delta per route, measured in a fresh interpreter: in this one, memory
+    freed by the other figures would be reused and hide the table's growth."""
+    ctx = multiprocessing.get_context("spawn")
+    with ctx.Pool(1) as pool:
+        grown, parts = pool.apply(_rss_child, (size,))
+    if grown is None:
+        print("memory, RSS delta: no /proc/self/status here")
+        return
+    print(f"memory at {size:,} routes (RSS delta, key-order load, fresh process): "
+          f"{grown / size:.0f} bytes/route")
+    print("  of which " + ", ".join(f"{name} {used / size:.1f}" for name, used in parts.items()))
+
+
+def _rss_child(size: int) -> tuple[int | None, dict[str, int]]:
+    bodies = payloads(size, shuffle=False)
+    gc.collect()
+    before = rss_bytes()
+    table = new_table()
+    load(table, bodies)
+    gc.collect()
+    after = rss_bytes()
+    grown = None if before is None or after is None else after - before
+    return grown, footprint(table)
+
+
+def footprint(table: RouteTable) -> dict[str, int]:
+    """Bytes held by each part of a route table (pymalloc size classes of 16 B)."""
+    def held(obj: object) -> int:
+        size = sys.getsizeof(obj)
+        return size if size > 512 else -(-size // 16) * 16
+
+    items, index = table.order._items, table.index   # private: a measurement
+    nets = [net for nets in index._by_plen.values() for net in nets]
+    return {"key columns": sum(map(held, items._keys)),
+            "record blobs": sum(map(held, items._blobs)),
+            "prefix dicts": sum(map(held, index._by_plen.values())),
+            "network ints": sum(held(net) for net in nets if not -5 <= net <= 256),
+            "tails": sum(map(held, index._tails)) + held(index._tails)}
+
+
 def bench_lpm(table: RouteTable, lookups: int) -> None:
     rng = random.Random(1)
     addrs = [rng.getrandbits(32).to_bytes(4, "big") for _ in range(lookups)]
@@ -147,6 +203,7 @@ def main() -> None:
         sizes, main_size = [10_000, 100_000], 100_000
     bench_list(sizes, args.repeat)
     bench_add(main_size, args.repeat)
+    bench_rss(main_size)
     table = bench_memory(main_size)
     bench_lpm(table, 200_000)
 
