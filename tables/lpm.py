@@ -3,7 +3,7 @@
 The concept: ``PrefixIndex`` answers GET and LPM for one route table without
 touching its key order.  For each (vrf_id, prefixlen) in use it keeps a dict
 mapping the network number ``prefix >> (bits - prefixlen)`` to the route's
-*tail* ``origin << 32 | nh_id``.  With its key, a route's tail is its whole
+*tail*, the pair ``(origin, nh_id)``.  With its key, a route's tail is its whole
 record (a route record has no other field and no padding), so a lookup
 rebuilds the record with one ``pack``: no second structure is read.  Tails are
 interned (routes share a few (origin, nexthop) pairs), so a route costs one
@@ -33,14 +33,16 @@ from struct import Struct
 
 TAILS_MAX = 1 << 16
 """Interned tails kept at most (distinct (origin, nh_id) pairs seen)."""
-Probe = tuple[int, Callable[[int], "int | None"]]
+Tail = tuple[int, int]
+"""(origin, nh_id) of a route."""
+Probe = tuple[int, Callable[[int], "Tail | None"]]
 """(``bits - prefixlen``: the shift of an address to its network number, the
 ``get`` of that prefix length's dict)."""
 
 
-def tail_of(record: bytes) -> int:
-    """``origin << 32 | nh_id`` of a route record (origin byte 3, nh_id the last 4)."""
-    return record[3] << 32 | int.from_bytes(record[-4:], "little")
+def tail_of(record: bytes) -> Tail:
+    """(origin, nh_id) of a route record (origin byte 3, nh_id the last 4 bytes)."""
+    return record[3], int.from_bytes(record[-4:], "little")
 
 
 class PrefixIndex:
@@ -53,9 +55,9 @@ class PrefixIndex:
         self._vrf_shift = bits + 8
         self._host_masks = [((1 << bits) - 1) >> plen for plen in range(bits + 1)]
         self._shifts = [bits - plen for plen in range(bits + 1)]
-        self._by_plen: dict[int, dict[int, int]] = {}
+        self._by_plen: dict[int, dict[int, Tail]] = {}
         self._probes: dict[int, tuple[Probe, ...]] = {}
-        self._tails: dict[int, int] = {}
+        self._tails: dict[Tail, Tail] = {}
 
     def code(self, key: int) -> int:
         """``vrf_id << 8 | prefixlen`` of a sort key."""
@@ -84,29 +86,24 @@ class PrefixIndex:
 
     def get(self, key: int) -> bytes | None:
         """The record of the route of sort key ``key`` (a valid key), or None."""
-        nets = self._by_plen.get(self.code(key))
-        tail = None if nets is None else nets.get(self.net(key))
+        vrf_id, plen, prefix = key >> self._vrf_shift, key & 0xFF, (key >> 8) & self._host_masks[0]
+        nets = self._by_plen.get(vrf_id << 8 | plen)
+        tail = None if nets is None else nets.get(prefix >> self._shifts[plen])
         if tail is None:
             return None
-        return self._record(key >> self._vrf_shift, key & 0xFF, (key >> 8) & self._host_masks[0],
-                            tail)
+        return self._pack(vrf_id, plen, tail[0], prefix.to_bytes(self._addr_size), tail[1])
 
     def lookup(self, vrf_id: int, addr: bytes) -> bytes | None:
         """Longest-prefix match of ``addr`` in ``vrf_id``: the route record, or None."""
         value = int.from_bytes(addr, "big")
         for shift, get in self._probes.get(vrf_id, ()):
             tail = get(value >> shift)
-            if tail is not None:   # self._record, inlined
-                return self._pack(vrf_id, self.bits - shift, tail >> 32,
-                                  (value >> shift << shift).to_bytes(self._addr_size, "big"),
-                                  tail & 0xFFFFFFFF)
+            if tail is not None:
+                return self._pack(vrf_id, self.bits - shift, tail[0],
+                                  (value >> shift << shift).to_bytes(self._addr_size), tail[1])
         return None
 
-    def _record(self, vrf_id: int, plen: int, prefix: int, tail: int) -> bytes:
-        return self._pack(vrf_id, plen, tail >> 32, prefix.to_bytes(self._addr_size, "big"),
-                          tail & 0xFFFFFFFF)
-
-    def insert_new(self, codes: Sequence[int], nets: Sequence[int], tails: Iterable[int]) -> bool:
+    def insert_new(self, codes: Sequence[int], nets: Sequence[int], tails: Sequence[Tail]) -> bool:
         """Add every route (code, network number, tail) if none is present and none is
         repeated; else change nothing and return False."""
         if len(self._tails) > TAILS_MAX:

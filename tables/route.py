@@ -66,9 +66,6 @@ class RouteTable:
         self._row_offsets = (1, 0, *range(4, 4 + bits // 8), 2, *range(self.record_size))
         """A row for ``KeyOrder.insert_rows``: vrf_id big-endian, prefix, prefixlen, then
         the record."""
-        size = self.record_size
-        self._tail_offsets = (size - 4, size - 3, size - 2, size - 1, 3, -1, -1, -1)
-        """A route's tail (``lpm.tail_of``: ``origin << 32 | nh_id``) as a little-endian u64."""
         self._host_masks = [((1 << bits) - 1) >> plen for plen in range(bits + 1)]
         self._shifts = [bits - plen for plen in range(bits + 1)]
 
@@ -114,11 +111,12 @@ class RouteTable:
         prefixes = self._prefixes(records)
         if any(map(and_, prefixes, map(self._host_masks.__getitem__, plens))):
             return False
-        nh_counts = _nh_counts(records, size)
+        nh_ids = _u32s(gather(records, size, range(size - 4, size)))
+        nh_counts = Counter(nh_ids)
         if 0 in nh_counts or not all(nh_id in self._nexthops for nh_id in nh_counts):
             return False
         nets = list(map(rshift, prefixes, map(self._shifts.__getitem__, plens)))
-        tails = _u64s(gather(records, size, self._tail_offsets))
+        tails = list(zip(records[3::size], nh_ids))    # (origin, nh_id): lpm.tail_of
         if not self.index.insert_new(codes, nets, tails):
             return False
         self.order.insert_rows(split(gather(records, size, self._row_offsets),
@@ -206,10 +204,3 @@ def _u32s(blob: bytes) -> array[int]:
         values.byteswap()
     return values
 
-
-def _u64s(blob: bytes) -> array[int]:
-    """``blob`` read as little-endian u64s."""
-    values = array("Q", blob)
-    if sys.byteorder == "big":
-        values.byteswap()
-    return values
