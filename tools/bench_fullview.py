@@ -1,6 +1,6 @@
 """Full-view benchmark: reactord against the daemons a user would pick instead.
 
-Run: ``python -m tools.bench_fullview [--routes N] [--quick]`` (a few minutes;
+Run: ``python -m tools.bench_fullview [--routes N] [--quick]`` (about a minute on 2 CPUs;
 ``--quick``: one round, no 4M scaling point).
 
 The concept: real daemon processes on UNIX sockets, the same synthetic full
