@@ -5,6 +5,7 @@ Every wait has a deadline (``wait_for``, subprocess timeouts); nothing sleeps.
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -95,3 +96,8 @@ def route_lines(out: str) -> list[Sequence[str]]:
     """Table rows of a listing, split into cells, header dropped."""
     lines = out.splitlines()
     return [line.split() for line in lines[1:]]
+
+
+def json_lines(out: str) -> list[dict[str, Any]]:
+    """reactorctl --json output: one object per line."""
+    return [json.loads(line) for line in out.splitlines()]
