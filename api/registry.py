@@ -27,6 +27,10 @@ Invariants, checked here once so that no handler repeats them:
 - registering a type twice, or as both kinds, raises ``ValueError`` at start-up;
 - ``init`` has no side effects: the server may call it and then answer EBUSY
   (wire-v1 section 4 puts EBUSY after every other check).
+- what a stream hands back is checked by the server, not trusted: more than
+  ``limit`` records, or a record over ``wire.MAX_STREAM_RECORD`` bytes, ends
+  the stream EIO (so no handler can break wire-v1 section 5's output bound);
+  ``record_size`` above that is refused here.
 """
 
 from __future__ import annotations
@@ -66,9 +70,12 @@ class Context(Protocol):
     def uid(self) -> int: ...
     @property
     def request_id(self) -> int:
-        """Id of the request being handled (valid during a one-shot call)."""
+        """Id of the request being handled: a one-shot's, or the stream's during
+        its ``init`` and batch calls."""
     def respond(self, payload: bytes) -> None:
-        """Queue an extra status-0 response for the request being handled."""
+        """Queue an extra status-0 response for the one-shot request being
+        handled; anywhere else it raises ``RuntimeError`` (a stream's items are
+        its batches: an extra response would break its framing)."""
 
 
 OneShotHandler = Callable[[bytes, Context], bytes]
@@ -153,8 +160,8 @@ class Registry:
                               record_size: int | None = None, name: str | None = None,
                               next_blob: StreamNextBlob[S] | None = None) -> None:
         """Register a stream producing up to ``limit`` records per call."""
-        if record_size is not None and not 0 < record_size <= wire.MAX_PAYLOAD:
-            raise ValueError(f"record_size {record_size} is not in 1..{wire.MAX_PAYLOAD}")
+        if record_size is not None and not 0 < record_size <= wire.MAX_STREAM_RECORD:
+            raise ValueError(f"record_size {record_size} is not in 1..{wire.MAX_STREAM_RECORD}")
         if next_blob is not None and record_size is None:
             raise ValueError("next_blob needs a fixed record_size")
         self._add(Stream(req_type, name or wire.type_name(req_type), min_size, init,

@@ -94,6 +94,7 @@ class Session:
         self._shutting_down = False
         self._closed = False
         self._request_id = 0
+        self._in_one_shot = False  # ctx.respond() is valid only then
         self._written = 0          # bytes ever written to the BufferEvent
         self._check_sent = -1      # bytes sent at the last stall check (-1: none yet)
         self._check_unsent = 0     # the kernel's unsent figure then
@@ -124,6 +125,8 @@ class Session:
         return self._request_id
 
     def respond(self, payload: bytes) -> None:
+        if not self._in_one_shot:
+            raise RuntimeError("ctx.respond() is for one-shot handlers only")
         self._write(encode_response(self._request_id, wire.OK, payload))
 
     def _write(self, data: bytes) -> None:
@@ -202,9 +205,13 @@ class Session:
         payload = request.payload
         try:
             entry = self._host.registry.check(request.req_type, payload)
+            self._request_id = req_id
             if isinstance(entry, OneShot):
-                self._request_id = req_id
-                reply = call_guarded(entry, req_id, lambda: entry.handler(payload, self))
+                self._in_one_shot = True
+                try:
+                    reply = call_guarded(entry, req_id, lambda: entry.handler(payload, self))
+                finally:
+                    self._in_one_shot = False
                 if len(reply) > wire.MAX_PAYLOAD:
                     log.error("handler %s replied %d bytes to request id %d",
                               entry.name, len(reply), req_id)
@@ -261,6 +268,7 @@ class Session:
     def _produce(self, stream: ActiveStream) -> tuple[bytes, int]:
         """One batch of the stream, framed, and its record count (0: the end)."""
         entry, state, limit = stream.entry, stream.state, stream.batch_limit
+        self._request_id = stream.request_id
         next_blob = entry.next_blob
         if next_blob is not None:
             blob = call_guarded(entry, stream.request_id, lambda: next_blob(state, self, limit))

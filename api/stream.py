@@ -11,8 +11,10 @@ Invariants:
 - ``state`` is the handler's cursor: a filter and the last key emitted, never
   an object or a position, so the table may change between two batches;
 - ``batch_limit`` records of ``record_size`` bytes frame to at most
-  ``batch_bytes``: stream records never overshoot write_high by more than that
-  (a blob of more records than asked for is refused, and ends the stream EIO).
+  ``batch_bytes``, and a variable-size stream gets one record per batch of at
+  most ``MAX_STREAM_RECORD`` bytes: stream records never overshoot write_high
+  by more than STREAM_OVERSHOOT.  A handler that returns more records than
+  asked for, or a larger record, is refused and its stream ends EIO.
 """
 
 from __future__ import annotations
@@ -56,6 +58,9 @@ class ActiveStream:
         of 0 bytes would read as a terminator, so variable records are checked
         one by one.
         """
+        if len(records) > self.batch_limit:
+            raise ValueError(f"{self.entry.name}: a batch of {len(records)} records, "
+                             f"more than the {self.batch_limit} asked for")
         header = self.header
         if header:
             frames = header + header.join(records)
@@ -66,8 +71,9 @@ class ActiveStream:
         pack = wire.HEADER.pack
         rid = self.request_id
         for record in records:
-            if not 0 < len(record) <= wire.MAX_PAYLOAD:
-                raise ValueError(f"{self.entry.name}: record of {len(record)} bytes")
+            if not 0 < len(record) <= wire.MAX_STREAM_RECORD:
+                raise ValueError(f"{self.entry.name}: record of {len(record)} bytes "
+                                 f"(stream items are 1..{wire.MAX_STREAM_RECORD})")
         return b"".join(pack(rid, wire.OK, len(r)) + r for r in records)
 
     def frame_blob(self, blob: bytes) -> tuple[bytes, int]:

@@ -175,5 +175,8 @@ CLIENT_STREAM_PAUSED: Final = 2
 DEFAULT_WRITE_HIGH: Final = 131072
 DEFAULT_WRITE_LOW: Final = 32768
 STREAM_OVERSHOOT: Final = 65536   # stream records never bring output above high + this
+MAX_STREAM_RECORD: Final = STREAM_OVERSHOOT - HEADER_SIZE
+"""The largest stream item payload: the pump writes only while output <= write_high,
+so an item larger than this could land above write_high + STREAM_OVERSHOOT."""
 DEFAULT_OUTPUT_CAP: Final = 1 << 20
 SHUTDOWN_FLUSH_S: Final = 5.0

@@ -1,0 +1,133 @@
+"""What a stream handler may hand the server, enforced: wire-v1 section 5's bound
+(stream records never bring the output above write_high + 65536) must hold
+whatever a handler returns, and a handler cannot answer outside its own frames.
+
+Regressions: ``next_batch`` could return more records than asked for, and a
+variable-size stream could return records of up to MAX_PAYLOAD bytes; both put
+the output far above the bound.  ``ctx.respond()`` from a stream's ``init`` or
+batch call answered under the id of the connection's last one-shot request.
+Each test drives a real session on a socketpair with a manual clock.
+"""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Iterator
+
+import pytest
+
+from api import wire
+from api.registry import Context, Registry
+from api.session import Session
+from tests.server.test_session_inprocess import SMALL, Harness, drain_ready
+from tests.support.rawclient import request
+from tests.support.testserver import TEST_ECHO
+
+BATCH_TYPE, VARIABLE_TYPE, RESPOND_TYPE = 0x7E570020, 0x7E570021, 0x7E570022
+BOUND = SMALL.write_high + wire.STREAM_OVERSHOOT
+
+
+@pytest.fixture
+def harness() -> Iterator[Harness]:
+    h = Harness(SMALL)
+    yield h
+    h.reactor.close()
+
+
+def start(state: bytes, ctx: Context) -> list[int]:
+    return [0]
+
+
+Frame = tuple[int, int, bytes]
+
+
+def read_frames(harness: Harness, client: socket.socket, until_id: int,
+                passes: int = 20_000) -> list[Frame]:
+    """Every frame up to the terminator of ``until_id``, within ``passes`` loop passes."""
+    data, pos = b"", 0
+    frames: list[Frame] = []
+    for _ in range(passes):
+        harness.spin(1)
+        data += client.recv(1 << 20) if drain_ready(client) else b""
+        while len(data) - pos >= wire.HEADER_SIZE:
+            for_id, status, length = wire.HEADER.unpack_from(data, pos)
+            end = pos + wire.HEADER_SIZE + length
+            if len(data) < end:
+                break
+            frames.append((for_id, status, data[pos + wire.HEADER_SIZE:end]))
+            pos = end
+            if for_id == until_id and (status != 0 or length == 0):
+                return frames
+    raise AssertionError(f"no terminator for {until_id} after {len(frames)} frames")
+
+
+def peak_output(harness: Harness, session: Session, client: socket.socket,
+                req_id: int) -> tuple[int, list[Frame]]:
+    """Run the stream to its end, reading only when the server is stuck: the
+    highest output seen after any pass, and the frames."""
+    client.sendall(request(req_id, BATCH_TYPE if req_id < 10 else VARIABLE_TYPE))
+    peak = 0
+    for _ in range(20):
+        harness.spin(1)
+        peak = max(peak, session.output_buffered)
+    return peak, read_frames(harness, client, req_id)
+
+
+def test_a_batch_larger_than_asked_for_ends_the_stream_eio(harness: Harness) -> None:
+    def greedy(state: list[int], ctx: Context, limit: int) -> list[bytes]:
+        state[0] += 1
+        return [b"r" * 12] * {1: limit, 2: 50_000}.get(state[0], 0)
+
+    harness.server.registry.register_stream_batch(BATCH_TYPE, start, greedy, record_size=12)
+    session, client = harness.connect()
+    peak, frames = peak_output(harness, session, client, 5)
+    limit = SMALL.stream_batch_bytes // 24
+    assert frames == [(5, 0, b"r" * 12)] * limit + [(5, wire.EIO, b"")]
+    assert peak <= BOUND
+
+
+def test_a_variable_record_beyond_the_overshoot_ends_the_stream_eio(harness: Harness) -> None:
+    sizes = [wire.MAX_STREAM_RECORD, wire.MAX_STREAM_RECORD + 1]
+
+    def big(state: list[int], ctx: Context, limit: int) -> list[bytes]:
+        state[0] += 1
+        return [b"v" * sizes[state[0] - 1]] if state[0] <= len(sizes) else []
+
+    harness.server.registry.register_stream_batch(VARIABLE_TYPE, start, big)
+    session, client = harness.connect()
+    peak, frames = peak_output(harness, session, client, 11)
+    assert frames == [(11, 0, b"v" * wire.MAX_STREAM_RECORD), (11, wire.EIO, b"")]
+    assert peak <= BOUND
+
+
+def test_fixed_records_beyond_the_overshoot_are_refused_at_registration() -> None:
+    registry = Registry()
+    with pytest.raises(ValueError, match="record_size"):
+        registry.register_stream_batch(BATCH_TYPE, start, lambda s, c, n: [],
+                                       record_size=wire.MAX_STREAM_RECORD + 1)
+    registry.register_stream_batch(BATCH_TYPE, start, lambda s, c, n: [],
+                                   record_size=wire.MAX_STREAM_RECORD)
+
+
+def test_respond_outside_a_one_shot_is_refused(harness: Harness) -> None:
+    seen: list[int] = []
+
+    def init(payload: bytes, ctx: Context) -> list[int]:
+        seen.append(ctx.request_id)
+        return [0]
+
+    def answers_aside(state: list[int], ctx: Context, limit: int) -> list[bytes]:
+        seen.append(ctx.request_id)
+        ctx.respond(b"not a record")
+        state[0] += 1
+        return [b"one"] if state[0] == 1 else []
+
+    harness.server.registry.register_stream_batch(RESPOND_TYPE, init, answers_aside)
+    session, client = harness.connect()
+    client.sendall(request(3, TEST_ECHO, b"echo"))   # a one-shot first: its id must not leak
+    client.sendall(request(9, RESPOND_TYPE))
+    frames = read_frames(harness, client, 9)
+    assert (9, wire.EIO, b"") == frames[-1]
+    assert all(for_id != 3 for for_id, _, _ in frames[1:])
+    assert seen == [9, 9]
+    assert not session.closed
