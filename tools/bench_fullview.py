@@ -28,7 +28,8 @@ Figures (workloads in ``tools.bench_fullview_work``):
 - cancel: STREAM_CANCEL on a paused stream -> ECANCELED terminator, worst of 5;
   ``reactorctl route4 list | head`` wall time;
 - bulk load of N routes through the socket (max-size ADDs, 4 in flight):
-  seconds, and RSS delta per route;
+  seconds, and RSS delta per route; again with the GET client beside it
+  (its p50/p99: a bulk ADD is atomic, so a GET waits for the one in progress);
 - scaling: LIST cost per decoded record at 100k, 1M and 4M routes (daemons
   side by side, rounds interleaved).
 """
@@ -242,11 +243,21 @@ def load_rows(tmp: Path, routes: int) -> list[Row]:
             figures[start.__name__] = work.bulk_load(daemon.path, daemon.pid, nexthops, payloads)
         finally:
             daemon.stop()
+    daemon = wait_ready(reactord(tmp, "load-with-gets", 0))
+    try:
+        _, stamps = work.gets_during(daemon.path, lambda: work.bulk_load(
+            daemon.path, daemon.pid, nexthops, payloads))
+    finally:
+        daemon.stop()
+    gets = [answered - sent for sent, answered in stamps]
     (secs, grown), (asecs, agrown) = figures["reactord"], figures["asyncio_daemon"]
     return [Row(f"bulk load {routes:,} routes via the socket", f"{secs:.2f} s",
                 f"asyncio {asecs:.2f} s ({asecs / secs:.1f}×)", "≤2 s", secs <= 2.0),
             Row("  daemon memory per route (RSS delta)", f"{grown / routes:.0f} B",
-                f"asyncio {agrown / routes:.0f} B", "≤160 B", grown / routes <= 160)]
+                f"asyncio {agrown / routes:.0f} B", "≤160 B", grown / routes <= 160),
+            Row("  ROUTE4_GET during the load, p50 / p99 (ms)",
+                f"{work.percentile(gets, 0.5) * 1e3:.1f} / {work.percentile(gets, 0.99) * 1e3:.1f}",
+                f"{len(gets)} GETs; a GET waits for the ADD in progress", "(info)", None)]
 
 
 def scaling_rows(tmp: Path, sizes: list[int], rounds: int) -> list[Row]:

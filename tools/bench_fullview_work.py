@@ -15,7 +15,8 @@ Nothing here starts or stops daemons or prints.
 - ``cancel_latency``: STREAM_CANCEL on a paused stream until its ECANCELED
   terminator (and the cancel's reply) are read;
 - ``ctl_head``: wall time of ``reactorctl route4 list | head``;
-- ``bulk_load``: max-size ROUTE4_ADD payloads, 4 in flight: seconds, RSS delta.
+- ``bulk_load``: max-size ROUTE4_ADD payloads, 4 in flight: seconds, RSS delta;
+- ``gets_during``: any of these with the GET process beside it.
 """
 
 from __future__ import annotations
@@ -26,10 +27,11 @@ import random
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from multiprocessing.synchronize import Event
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from api import wire
 from api.client import ApiCallError, Client
@@ -38,6 +40,7 @@ ROOT = Path(__file__).resolve().parents[1]
 LIST_ALL = wire.LIST_REQ.pack(0, wire.SCOPE_ALL, 0)
 GET_GAP_S = 0.0005
 WINDOW = 4
+T = TypeVar("T")
 
 
 def cpu_seconds(pid: int) -> float:
@@ -157,6 +160,25 @@ def concurrent_dumps(path: str, expected: int, clients: int = 4,
         raise RuntimeError(f"concurrent dumps gave {[c for c, _, _ in done]}")
     wall = max(end for _, _, end in done) - min(begin for _, begin, _ in done)
     return Concurrent(clients * expected / wall, stamps)
+
+
+def gets_during(path: str, run: Callable[[], T]) -> tuple[T, list[tuple[float, float]]]:
+    """``run()``'s result, and the (sent, answered) stamps of the ROUTE4_GETs a
+    separate process sent meanwhile (as in ``concurrent_dumps``)."""
+    ctx = multiprocessing.get_context("fork")
+    ready, gets = ctx.Queue(), ctx.Queue()
+    start, stop = ctx.Event(), ctx.Event()
+    proc = ctx.Process(target=_getter, args=(path, ready, start, stop, gets))
+    proc.start()
+    ready.get(timeout=60)
+    start.set()
+    try:
+        result = run()
+    finally:
+        stop.set()
+    stamps: list[tuple[float, float]] = gets.get(timeout=60)
+    proc.join(30)
+    return result, stamps
 
 
 def stall(path: str, pid: int, seconds: float) -> tuple[int, float]:
