@@ -66,11 +66,16 @@ class Progress:
 
 
 class Pipeline:
-    """Maximal ADD (or DEL) batches of one request type, ``window`` in flight."""
+    """ADD (or DEL) batches of one request type, ``window`` in flight: as many
+    records per batch as fit in MAX_PAYLOAD, or ``batch`` if that is smaller
+    (the daemon applies a batch atomically, so other clients wait for it:
+    smaller batches keep those waits short)."""
 
     def __init__(self, client: Client, req_type: int, flags: int, record_size: int,
-                 *, window: int = WINDOW, progress: Progress | None = None) -> None:
-        self.per_batch = (wire.MAX_PAYLOAD - wire.BULK_FLAGS.size) // record_size
+                 *, window: int = WINDOW, progress: Progress | None = None,
+                 batch: int = 0) -> None:
+        most = (wire.MAX_PAYLOAD - wire.BULK_FLAGS.size) // record_size
+        self.per_batch = min(batch, most) if batch > 0 else most
         self.loaded = 0
         self._client = client
         self._type = req_type
@@ -163,11 +168,11 @@ def _lines_label(name: str, first: int, last: int) -> str:
 
 
 def load_routes(client: Client, table: Table, lines: Iterable[str], name: str, *,
-                replace: bool = False) -> int:
+                replace: bool = False, batch_size: int = 0) -> int:
     """Load a route text file; the number of routes loaded."""
     progress = Progress(name)
     pipe = Pipeline(client, table.req(wire.OP_ADD), wire.ADD_REPLACE if replace else 0,
-                    table.record.size, progress=progress)
+                    table.record.size, progress=progress, batch=batch_size)
     try:
         for batch, label in line_batches(lines, table, name, pipe.per_batch):
             pipe.send(b"".join(batch), len(batch), label)
@@ -196,11 +201,12 @@ def ensure_nexthop(client: Client, nh_id: int) -> bool:
     return True
 
 
-def load_records(client: Client, table: Table, records: Iterator[bytes], what: str) -> int:
+def load_records(client: Client, table: Table, records: Iterator[bytes], what: str,
+                 batch_size: int = 0) -> int:
     """Load generated records with REPLACE (a full view can be loaded again)."""
     progress = Progress(what)
     pipe = Pipeline(client, table.req(wire.OP_ADD), wire.ADD_REPLACE, table.record.size,
-                    progress=progress)
+                    progress=progress, batch=batch_size)
     sent = 0
     while True:
         batch = list(islice(records, pipe.per_batch))
@@ -226,14 +232,16 @@ class FullviewSummary:
 
 
 def load_fullview(client: Client, routes4: int, routes6: int, nh_id: int,
-                  seed: int = 0) -> FullviewSummary:
+                  seed: int = 0, batch_size: int = 0) -> FullviewSummary:
     started = time.monotonic()
     added = ensure_nexthop(client, nh_id)
     loaded4 = loaded6 = 0
     if routes4:
         loaded4 = load_records(client, ROUTE4, generate_routes4(routes4, seed=seed,
-                                                                nh_ids=(nh_id,)), "route4")
+                                                                nh_ids=(nh_id,)), "route4",
+                               batch_size)
     if routes6:
         loaded6 = load_records(client, ROUTE6, generate_routes6(routes6, seed=seed,
-                                                                nh_ids=(nh_id,)), "route6")
+                                                                nh_ids=(nh_id,)), "route6",
+                               batch_size)
     return FullviewSummary(loaded4, loaded6, time.monotonic() - started, added)

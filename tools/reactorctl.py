@@ -156,7 +156,8 @@ def load_action(table: Table, args: argparse.Namespace) -> Action:
 
     def run(client: Client) -> int:
         with source:
-            load_routes(client, table, source, name, replace=args.replace)
+            load_routes(client, table, source, name, replace=args.replace,
+                        batch_size=args.batch)
         return 0
     return run
 
@@ -204,7 +205,8 @@ def fullview_action(args: argparse.Namespace) -> Action:
     options(args.words, {})
 
     def run(client: Client) -> int:
-        s = load_fullview(client, args.routes4, args.routes6, args.nexthop, args.seed)
+        s = load_fullview(client, args.routes4, args.routes6, args.nexthop, args.seed,
+                          args.batch)
         if args.json:
             emit(json.dumps({"routes4": s.routes4, "routes6": s.routes6, "nexthop": args.nexthop,
                              "nexthop_added": s.nexthop_added, "seconds": round(s.seconds, 3),
@@ -258,9 +260,17 @@ def _table_parsers(objects: Any, table: Table) -> None:
         _verb_parser(verbs, table.name, "flush", syntax["flush"], "delete all entries")
     if "load" in syntax:
         p = _verb_parser(verbs, table.name, "load", "", "add routes from a file or - (stdin)",
-                         "[--replace] FILE|-")
+                         "[--replace] [--batch N] FILE|-")
         p.add_argument("file", metavar="FILE|-")
         p.add_argument("--replace", action="store_true", help="replace existing routes")
+        _batch_option(p)
+
+
+def _batch_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--batch", type=_count, default=0, metavar="N",
+                        help="routes per ADD request (default 0: as many as fit); the "
+                             "daemon applies each atomically, so smaller batches keep "
+                             "other clients' waits short")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -285,13 +295,14 @@ def build_parser() -> argparse.ArgumentParser:
     fullview = objects.add_parser("fullview", help="load a synthetic full view")
     verbs = fullview.add_subparsers(dest="verb", metavar="VERB", required=True)
     p = _verb_parser(verbs, "fullview", "load", "", "generate and load routes",
-                     "[--routes4 N] [--routes6 M] [--nexthop ID] [--seed S]")
+                     "[--routes4 N] [--routes6 M] [--nexthop ID] [--seed S] [--batch N]")
     p.add_argument("--routes4", type=_count, default=1_000_000, metavar="N")
     p.add_argument("--routes6", type=_count, default=0, metavar="M")
     p.add_argument("--nexthop", type=_count, default=1, metavar="ID",
                    help="the routes' nexthop, added as 'gw 192.0.2.1' if missing (default 1)")
     p.add_argument("--seed", type=int, default=0, metavar="S",
                    help="the generator's seed (default 0: the daemon's --preload-fullview view)")
+    _batch_option(p)
     p.set_defaults(object="fullview", prepare=fullview_action)
     return parser
 

@@ -14,11 +14,14 @@ from pathlib import Path
 
 import pytest
 
+from api import wire
+from api.client import Client
 from tests.support.process import ServerProcess
 from tests.tools.util import (
     ctl, fails, json_lines, ok, route_lines, start_daemon, stats,
 )
-from tools.ctl_load import WINDOW
+from tools.ctl_load import WINDOW, load_fullview, load_routes
+from tools.ctl_syntax import ROUTE4
 
 
 @pytest.fixture
@@ -248,6 +251,38 @@ def test_load_batches_are_maximal_and_pipelined(daemon: ServerProcess, tmp_path:
                             for i in range(count)))
     ok(s, "route4", "load", str(path))
     assert stats(s)["routes4"] == count
+
+
+class CountingClient(Client):
+    """A real client that remembers the payload size of each request it sends."""
+
+    def __init__(self, path: str) -> None:
+        self.sent: list[tuple[int, int]] = []   # before connecting: HELLO is sent then
+        super().__init__(path, name="test-load", timeout=10)
+
+    def send(self, req_type: int, payload: bytes = b"") -> int:
+        self.sent.append((req_type, len(payload)))
+        return super().send(req_type, payload)
+
+
+def test_load_batch_size_bounds_each_add(daemon: ServerProcess) -> None:
+    s = daemon.path
+    ok(s, "nexthop", "add", "1", "gw", "192.0.2.1")
+    lines = [f"10.{i >> 8}.{i & 255}.0/24 via 1\n" for i in range(2500)]
+    client = CountingClient(s)
+    with client:
+        assert load_routes(client, ROUTE4, iter(lines), "routes", batch_size=1000) == 2500
+    adds = [size for req_type, size in client.sent if req_type == wire.ROUTE4_ADD]
+    assert adds == [4 + 1000 * 12, 4 + 1000 * 12, 4 + 500 * 12]
+    client = CountingClient(s)
+    with client:
+        load_fullview(client, 3000, 0, 1, batch_size=10**9)   # capped at what fits
+    adds = [size for req_type, size in client.sent if req_type == wire.ROUTE4_ADD]
+    assert adds == [4 + 3000 * 12]
+    out = ok(s, "fullview", "load", "--routes4", "3000", "--routes6", "0", "--batch", "700")
+    assert out.startswith("loaded 3000 IPv4")
+    assert stats(s)["routes4"] == 2500 + 3000
+    assert "not a non-negative integer" in ctl(s, "route4", "load", "--batch", "-1", "-").err
 
 
 def test_fullview_load(daemon: ServerProcess) -> None:
