@@ -16,6 +16,7 @@ Nothing here starts or stops daemons or prints.
   terminator (and the cancel's reply) are read;
 - ``ctl_head``: wall time of ``reactorctl route4 list | head``;
 - ``bulk_load``: max-size ROUTE4_ADD payloads, 4 in flight: seconds, RSS delta;
+- ``ctl_fullview_load``: wall time of ``reactorctl fullview load --batch B``;
 - ``gets_during``: any of these with the GET process beside it.
 """
 
@@ -160,6 +161,15 @@ def concurrent_dumps(path: str, expected: int, clients: int = 4,
         raise RuntimeError(f"concurrent dumps gave {[c for c, _, _ in done]}")
     wall = max(end for _, _, end in done) - min(begin for _, begin, _ in done)
     return Concurrent(clients * expected / wall, stamps)
+
+
+def ctl_fullview_load(path: str, routes: int, batch: int) -> float:
+    """Wall seconds of ``reactorctl fullview load --routes4 N --batch B``."""
+    started = time.perf_counter()
+    subprocess.run([sys.executable, "-m", "tools.reactorctl", "-s", path, "fullview", "load",
+                    "--routes4", str(routes), "--batch", str(batch)],
+                   cwd=ROOT, capture_output=True, check=True)
+    return time.perf_counter() - started
 
 
 def gets_during(path: str, run: Callable[[], T]) -> tuple[T, list[tuple[float, float]]]:

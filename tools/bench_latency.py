@@ -1,6 +1,8 @@
 """Where a ROUTE4_GET waits while four clients dump the full view.
 
-Run: ``python -m tools.bench_latency [--routes N] [--runs R]`` (about a minute).
+Run: ``python -m tools.bench_latency [--routes N] [--runs R]`` (about a minute);
+``--load-batches 0,2000,700``: instead, GET latency during ``reactorctl fullview
+load`` of N routes into an empty reactord, for each ``--batch`` value.
 
 The concept: the "4 concurrent dumps" workload of ``tools.bench_fullview``
 against a *traced* reactord, so that each GET round trip splits into the part
@@ -157,17 +159,22 @@ def split(runs: list[work.Concurrent], entered: array[float], returned: array[fl
                  passes, sum(passes) / span if span else 0.0)
 
 
+def wait_for_socket(proc: subprocess.Popen[bytes], path: str) -> None:
+    """Until the daemon ``proc`` listens at ``path`` (it preloads first)."""
+    deadline = time.monotonic() + 300
+    while not os.path.exists(path):
+        if proc.poll() is not None or time.monotonic() > deadline:
+            raise SystemExit("the daemon did not start")
+        time.sleep(0.02)
+
+
 def scenario(tmp: Path, routes: int, runs: int, daemon_nice: int, dump_nice: int) -> Split | None:
     path = str(tmp / f"traced{daemon_nice}{dump_nice}.sock")
     stamps_file = str(tmp / f"stamps{daemon_nice}{dump_nice}")
     proc = subprocess.Popen([sys.executable, "-m", "tools.bench_latency", "--serve", path,
                              "--routes", str(routes), "--stamps", stamps_file], cwd=ROOT)
     try:
-        deadline = time.monotonic() + 300
-        while not os.path.exists(path):
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise SystemExit("the traced daemon did not start")
-            time.sleep(0.02)
+        wait_for_socket(proc, path)
         if daemon_nice:
             try:
                 os.setpriority(os.PRIO_PROCESS, proc.pid, daemon_nice)
@@ -196,16 +203,41 @@ def report(name: str, s: Split | None) -> None:
           f"{ms(s.passes, .99):>5} {ms(s.passes, 1.0):>5} {s.busy_share:4.0%}")
 
 
+def during_loads(routes: int, batches: list[int]) -> int:
+    """GET p50/p99 while reactorctl loads ``routes`` routes, per ``--batch`` value."""
+    print(f"# GETs during reactorctl fullview load --routes4 {routes:,} (times in ms)")
+    print(f"{'--batch':>8} {'load s':>7} {'GETs':>5} {'p50':>6} {'p99':>6}")
+    for batch in batches:
+        with tempfile.TemporaryDirectory() as tmp:
+            path = str(Path(tmp) / "load.sock")
+            proc = subprocess.Popen([sys.executable, "-m", "tools.reactord", "--socket", path,
+                                     "--log-level", "warning"], cwd=ROOT)
+            try:
+                wait_for_socket(proc, path)
+                seconds, stamps = work.gets_during(
+                    path, lambda: work.ctl_fullview_load(path, routes, batch))
+            finally:
+                proc.send_signal(signal.SIGTERM)
+                proc.wait(60)
+        gets = [answered - sent for sent, answered in stamps]
+        print(f"{batch:>8} {seconds:7.2f} {len(gets):5d} {ms(gets, .5):>6} {ms(gets, .99):>6}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--routes", type=int, default=1_000_000)
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--serve", metavar="PATH", help=argparse.SUPPRESS)
     parser.add_argument("--stamps", help=argparse.SUPPRESS)
+    parser.add_argument("--load-batches", metavar="B,B,...",
+                        help="measure GETs during reactorctl fullview load with these --batch")
     args = parser.parse_args(argv)
     if args.serve:
         serve(args.serve, args.routes, args.stamps)
         return 0
+    if args.load_batches:
+        return during_loads(args.routes, [int(b) for b in args.load_batches.split(",")])
     print(f"# tools.bench_latency: {args.routes:,} routes, 4 dump clients + 1 GET client, "
           f"{args.runs} runs per scenario, {os.cpu_count()} CPUs; times in ms")
     print(f"{'scenario':<26} {'aggregate':<12} {'GETs':>5} {'p50':>5} {'p99':>5} | "

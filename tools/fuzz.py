@@ -33,7 +33,7 @@ from api import wire
 from tools.fuzz_gen import Gen
 from tools.fuzz_model import Expect, Model
 from tools.fuzz_steps import Steps
-from tools.live import Conn, Daemon, Violation, peer_pid, proc_status, wait_until
+from tools.live import Conn, Violation, proc_status, target, wait_until
 
 LIST_TYPES = {wire.msg_type(m, wire.OP_LIST) for m in (
     wire.MODULE_NEXTHOP, wire.MODULE_ROUTE4, wire.MODULE_ROUTE6, wire.MODULE_FDB,
@@ -217,10 +217,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="routes preloaded into the daemon it starts (default %(default)s)")
     args = parser.parse_args(argv)
     seed = args.seed if args.seed is not None else random.randrange(1 << 32)
-    daemon = None if args.socket else Daemon("--preload-fullview", str(args.preload),
-                                             "--log-level", "warning")
-    path = args.socket or (daemon.path if daemon else "")
-    pid = peer_pid(path)
+    daemon, path, pid = target(args.socket, args.preload)
     print(f"fuzzing reactord pid {pid} on {path}, seed {seed}", flush=True)
     fuzzer = Fuzzer(path, random.Random(seed))
     started = time.monotonic()

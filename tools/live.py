@@ -222,3 +222,13 @@ class Daemon:
         if self._tmp is not None:
             self._tmp.cleanup()
             self._tmp = None
+
+
+def target(socket_path: str | None, preload: int) -> tuple[Daemon | None, str, int]:
+    """The daemon a tool works on: the one at ``socket_path``, or a fresh one
+    preloaded with ``preload`` routes (returned, for the caller to stop); its
+    socket path and pid."""
+    daemon = None if socket_path else Daemon("--preload-fullview", str(preload),
+                                             "--log-level", "warning")
+    path = socket_path or (daemon.path if daemon else "")
+    return daemon, path, peer_pid(path)

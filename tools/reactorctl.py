@@ -24,7 +24,6 @@ from __future__ import annotations
 import argparse
 import io
 import json
-import os
 import shlex
 import sys
 from typing import IO, Any, Callable, Sequence

@@ -26,7 +26,7 @@ import time
 from multiprocessing.pool import AsyncResult
 
 from api import wire
-from tools.live import Conn, Daemon, peer_pid, proc_status, wait_until
+from tools.live import Conn, proc_status, target, wait_until
 from tools.soak_workers import Plan, Tally, check_fdb, check_routes, fdb_key, route_key, run
 
 ROLES = ["streamer"] * 4 + ["mutator"] * 4 + ["canceller", "hostile"]
@@ -130,10 +130,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--socket", default=None, help="soak this running daemon instead")
     args = parser.parse_args(argv)
     seed = args.seed if args.seed is not None else random.randrange(1 << 32)
-    daemon = None if args.socket else Daemon("--preload-fullview", str(args.preload),
-                                             "--log-level", "warning")
-    path = args.socket or (daemon.path if daemon else "")
-    pid = peer_pid(path)
+    daemon, path, pid = target(args.socket, args.preload)
     print(f"soaking reactord pid {pid} on {path} for {args.duration:g} s, seed {seed}",
           flush=True)
     try:

@@ -226,7 +226,7 @@ def canceller(plan: Plan, rng: random.Random, tally: Tally, index: int) -> None:
             keys.append(route_key(f.payload))
         else:
             conn.request(sid + 1, wire.STREAM_CANCEL, wire.U32.pack(sid))
-            items, status = drain_until_terminator(conn, sid)
+            items, status = conn.drain(sid)
             keys += [route_key(r) for r in items]
             expect_cancel(conn, sid + 1, wire.ESRCH if status != wire.ECANCELED else 0, tally)
         tally.cancels += 1
@@ -236,17 +236,6 @@ def canceller(plan: Plan, rng: random.Random, tally: Tally, index: int) -> None:
         if any(a >= b for a, b in zip(keys, keys[1:])):
             tally.violation("cancelled stream: keys not strictly ascending")
     conn.close()
-
-
-def drain_until_terminator(conn: Conn, sid: int) -> tuple[list[bytes], int]:
-    items: list[bytes] = []
-    while True:
-        f = conn.frame()
-        if f.for_id != sid:
-            raise Violation(f"frame for {f.for_id} before stream {sid}'s terminator")
-        if not f.payload:
-            return items, f.status
-        items.append(f.payload)
 
 
 def expect_cancel(conn: Conn, cancel_id: int, status: int, tally: Tally) -> None:

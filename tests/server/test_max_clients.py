@@ -25,6 +25,7 @@ from api.session import Session
 from reactor import Reactor
 from reactor.clock import ManualClock
 from reactor.unix import listen_unix
+from tests.reactor.util import run_until
 from tests.support.rawclient import request
 from tests.support.testserver import TEST_ECHO, TEST_LIST, register_test_handlers
 
@@ -47,12 +48,8 @@ class Harness:
         sock.setblocking(False)
         return sock
 
-    def run_until(self, predicate: Callable[[], bool], passes: int = 10_000) -> None:
-        for _ in range(passes):
-            if predicate():
-                return
-            self.reactor.run_once(0)
-        raise AssertionError("condition not reached")
+    def run_until(self, predicate: Callable[[], bool]) -> None:
+        run_until(self.reactor, predicate, timeout=10.0)
 
     def session_with_stream(self) -> Session:
         (session,) = [s for s in self.server.sessions.values() if s.stream is not None]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import socket
 import struct
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -17,6 +17,7 @@ from api.session import Session
 from reactor import Reactor
 from reactor.clock import ManualClock
 from reactor.unix import listen_unix
+from tests.reactor.util import run_until
 from tests.support.rawclient import request
 from tests.support.testserver import TEST_ECHO, TEST_LIST, register_test_handlers
 
@@ -56,13 +57,8 @@ class Harness:
             self.spin(1)
         return offset
 
-    def run_until(self, predicate: object, passes: int = 10_000) -> None:
-        assert callable(predicate)
-        for _ in range(passes):
-            if predicate():
-                return
-            self.reactor.run_once(0)
-        raise AssertionError("condition not reached")
+    def run_until(self, predicate: Callable[[], bool]) -> None:
+        run_until(self.reactor, predicate, timeout=10.0)
 
 
 @pytest.fixture
@@ -255,20 +251,24 @@ def register_blob_stream(harness: Harness, blobs: list[bytes], req_type: int = 0
 Frame = tuple[int, int, bytes]
 
 
-def read_frames(harness: Harness, client: socket.socket, until_id: int) -> list[Frame]:
-    """(for_id, status, payload) of every frame up to a terminator of ``until_id``."""
+def read_frames(harness: Harness, client: socket.socket, until_id: int,
+                passes: int = 20_000) -> list[Frame]:
+    """(for_id, status, payload) of every frame up to a terminator of
+    ``until_id``, within ``passes`` loop passes (else AssertionError)."""
     data, pos = b"", 0
     frames: list[Frame] = []
-    while not frames or (frames[-1][0], frames[-1][2]) != (until_id, b""):
+    for _ in range(passes):
         harness.spin(1)
-        data += client.recv(65536) if drain_ready(client) else b""
+        data += client.recv(1 << 20) if drain_ready(client) else b""
         while len(data) - pos >= 12:
             for_id, status, length = struct.unpack_from("<III", data, pos)
             if len(data) - pos - 12 < length:
                 break
             frames.append((for_id, status, data[pos + 12:pos + 12 + length]))
             pos += 12 + length
-    return frames
+            if (for_id, length) == (until_id, 0):
+                return frames
+    raise AssertionError(f"no terminator for {until_id} after {len(frames)} frames")
 
 
 def drain_ready(sock: socket.socket) -> bool:

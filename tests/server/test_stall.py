@@ -25,6 +25,7 @@ from api.server import Server
 from api.session import Session
 from reactor import Reactor
 from reactor.clock import ManualClock
+from tests.reactor.util import run_until
 from tests.support.rawclient import request
 from tests.support.testserver import RECORD, TEST_LIST, register_test_handlers
 
@@ -57,12 +58,8 @@ class Harness:
         for _ in range(passes):
             self.reactor.run_once(0)
 
-    def run_until(self, predicate: Callable[[], bool], passes: int = 100_000) -> None:
-        for _ in range(passes):
-            if predicate():
-                return
-            self.reactor.run_once(0)
-        raise AssertionError("condition not reached")
+    def run_until(self, predicate: Callable[[], bool]) -> None:
+        run_until(self.reactor, predicate, timeout=10.0)
 
     def past_the_timeout(self) -> None:
         self.clock.advance(STALL + 1)

@@ -19,7 +19,7 @@ import pytest
 from api import wire
 from api.registry import Context, Registry
 from api.session import Session
-from tests.server.test_session_inprocess import SMALL, Harness, drain_ready
+from tests.server.test_session_inprocess import SMALL, Frame, Harness, read_frames
 from tests.support.rawclient import request
 from tests.support.testserver import TEST_ECHO
 
@@ -38,34 +38,11 @@ def start(state: bytes, ctx: Context) -> list[int]:
     return [0]
 
 
-Frame = tuple[int, int, bytes]
-
-
-def read_frames(harness: Harness, client: socket.socket, until_id: int,
-                passes: int = 20_000) -> list[Frame]:
-    """Every frame up to the terminator of ``until_id``, within ``passes`` loop passes."""
-    data, pos = b"", 0
-    frames: list[Frame] = []
-    for _ in range(passes):
-        harness.spin(1)
-        data += client.recv(1 << 20) if drain_ready(client) else b""
-        while len(data) - pos >= wire.HEADER_SIZE:
-            for_id, status, length = wire.HEADER.unpack_from(data, pos)
-            end = pos + wire.HEADER_SIZE + length
-            if len(data) < end:
-                break
-            frames.append((for_id, status, data[pos + wire.HEADER_SIZE:end]))
-            pos = end
-            if for_id == until_id and (status != 0 or length == 0):
-                return frames
-    raise AssertionError(f"no terminator for {until_id} after {len(frames)} frames")
-
-
 def peak_output(harness: Harness, session: Session, client: socket.socket,
-                req_id: int) -> tuple[int, list[Frame]]:
+                req_id: int, req_type: int) -> tuple[int, list[Frame]]:
     """Run the stream to its end, reading only when the server is stuck: the
     highest output seen after any pass, and the frames."""
-    client.sendall(request(req_id, BATCH_TYPE if req_id < 10 else VARIABLE_TYPE))
+    client.sendall(request(req_id, req_type))
     peak = 0
     for _ in range(20):
         harness.spin(1)
@@ -80,7 +57,7 @@ def test_a_batch_larger_than_asked_for_ends_the_stream_eio(harness: Harness) -> 
 
     harness.server.registry.register_stream_batch(BATCH_TYPE, start, greedy, record_size=12)
     session, client = harness.connect()
-    peak, frames = peak_output(harness, session, client, 5)
+    peak, frames = peak_output(harness, session, client, 5, BATCH_TYPE)
     limit = SMALL.stream_batch_bytes // 24
     assert frames == [(5, 0, b"r" * 12)] * limit + [(5, wire.EIO, b"")]
     assert peak <= BOUND
@@ -95,7 +72,7 @@ def test_a_variable_record_beyond_the_overshoot_ends_the_stream_eio(harness: Har
 
     harness.server.registry.register_stream_batch(VARIABLE_TYPE, start, big)
     session, client = harness.connect()
-    peak, frames = peak_output(harness, session, client, 11)
+    peak, frames = peak_output(harness, session, client, 11, VARIABLE_TYPE)
     assert frames == [(11, 0, b"v" * wire.MAX_STREAM_RECORD), (11, wire.EIO, b"")]
     assert peak <= BOUND
 

@@ -48,3 +48,13 @@ def test_tool_runs_against_a_traced_daemon() -> None:
         line = next(line for line in lines if line.startswith(scenario))
         assert "M/s" in line or "not permitted" in line
     assert "Traceback" not in done.stderr
+
+
+def test_load_batches_mode_loads_and_reports_each_batch() -> None:
+    done = subprocess.run([sys.executable, "-m", "tools.bench_latency", "--routes", "3000",
+                           "--load-batches", "0,100"], cwd=ROOT, capture_output=True,
+                          text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    rows = [line.split() for line in done.stdout.splitlines()[2:]]
+    assert [row[0] for row in rows] == ["0", "100"]
+    assert all(int(row[2]) > 0 for row in rows), done.stdout   # GETs were answered
