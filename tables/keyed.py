@@ -31,7 +31,7 @@ moves (a batch past the last key, as in a load in key order: O(k) appends);
 a cursor step of k records O(log n + k); flush of a range O(n/L + removed).
 Memory per record: R blob bytes plus 8 key bytes (keys of up to 64 bits) or
 a pointer and an int; a ``KeyedTable`` adds a set entry.  A route4 at 1M:
-20 B here, ~95 B in all with its prefix index (RSS, ``tools.bench_tables``).
+20 B here, ~95 B in all with its prefix index (RSS, ``tools.bench.tables``).
 """
 
 from __future__ import annotations

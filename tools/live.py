@@ -1,6 +1,6 @@
 """A live reactord for the hardening tools: start it, speak raw frames to it, read its memory.
 
-The concept: what ``tools.fuzz`` and ``tools.soak`` share.  ``Daemon`` runs
+The concept: what ``tools.hardening.fuzz`` and ``tools.hardening.soak`` share.  ``Daemon`` runs
 ``python -m tools.reactord`` on a socket in a temporary directory and reads
 its RSS, peak RSS and open file descriptors from /proc; ``Conn`` is a raw
 frame connection that checks every response header against the wire rules

@@ -2,10 +2,10 @@
 
     reactorctl [-s PATH] [--json] OBJECT VERB [ARGS]
 
-The concept: every command is parsed completely (``tools.ctl_syntax``) into
+The concept: every command is parsed completely (``tools.ctl.syntax``) into
 request payloads before the socket is opened, then run as an action over one
 ``api.client.Client``.  Listings are written as their records arrive
-(``tools.ctl_output``); bulk loads are pipelined batches (``tools.ctl_load``).
+(``tools.ctl.output``); bulk loads are pipelined batches (``tools.ctl.load``).
 
 Invariants:
 - bad text never reaches the daemon: it is one line naming the bad token, exit 2
@@ -30,12 +30,12 @@ from typing import IO, Any, Callable, Sequence
 
 from api import wire
 from api.client import ApiCallError, Client, ClientError, ConnectionClosed, Stream
-from tools.ctl_load import LoadFailed, load_fullview, load_routes
-from tools.ctl_output import (
+from tools.ctl.load import LoadFailed, load_fullview, load_routes
+from tools.ctl.output import (
     CLIENTS_VIEW, OutputClosed, OutputError, TablePrinter, View, flush, paged, silence_stdout,
     stats_lines, write,
 )
-from tools.ctl_syntax import (
+from tools.ctl.syntax import (
     TABLES, CtlSyntaxError, Table, add_payload, del_payload, flush_payload, list_payload,
     options,
 )

@@ -2,7 +2,7 @@
 
 One daemon (preloaded with 20,000 routes, so that a LIST is still running when
 its client vanishes) serves the whole module.  Each example is a batch of
-fuzz steps (``tools.fuzz_steps``: pipelined bursts of mutated requests,
+fuzz steps (``tools.hardening.fuzz_steps``: pipelined bursts of mutated requests,
 streams with EBUSY and cancels, abandoned streams, truncated, oversized and
 garbage frames); after it the daemon must be idle and intact and every table
 equal to the model's.  ``st.randoms`` seeds the generator, so a failing
@@ -24,7 +24,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from api import wire
-from tools.fuzz import Fuzzer
+from tools.hardening.fuzz import Fuzzer
 from tools.live import ROOT, Daemon
 
 from .util import start
@@ -97,7 +97,7 @@ def test_every_step_kind_and_status_was_exercised(fuzzer: Fuzzer) -> None:
 
 
 def test_fuzz_script_runs_and_reports(tmp_path: Path) -> None:
-    result = subprocess.run([sys.executable, "-m", "tools.fuzz", "--frames", "1500",
+    result = subprocess.run([sys.executable, "-m", "tools.hardening.fuzz", "--frames", "1500",
                              "--seed", "11", "--preload", "5000"], cwd=ROOT,
                             capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stdout + result.stderr

@@ -1,4 +1,4 @@
-"""The soak (``tools.soak``) in short: every kind of client at once against one daemon.
+"""The soak (``tools.hardening.soak``) in short: every kind of client at once against one daemon.
 
 Runs the real script for 3 seconds as CI would; the script itself checks
 wire-v1 section 6 on every completed stream and exits 1 on any violation.
@@ -20,7 +20,7 @@ def figure(output: str, label: str) -> int:
 
 
 def test_short_soak_holds_every_guarantee() -> None:
-    result = subprocess.run([sys.executable, "-m", "tools.soak", "--duration", "3",
+    result = subprocess.run([sys.executable, "-m", "tools.hardening.soak", "--duration", "3",
                              "--preload", "20000", "--seed", "7"], cwd=ROOT,
                             capture_output=True, text=True, timeout=180)
     output = result.stdout + result.stderr

@@ -1,4 +1,4 @@
-"""tools.bench_latency: the stamp matching is right, and the tool runs end to end.
+"""tools.bench.latency: the stamp matching is right, and the tool runs end to end.
 
 The figures themselves are the benchmark's business; these tests check that the
 split attributes each part of a round trip to the right side, and that the
@@ -14,8 +14,8 @@ from array import array
 import pytest
 
 from tests.support.process import ROOT
-from tools.bench_fullview_work import Concurrent
-from tools.bench_latency import split
+from tools.bench.fullview_work import Concurrent
+from tools.bench.latency import split
 
 
 def test_split_attributes_waits_to_the_right_side() -> None:
@@ -39,7 +39,7 @@ def test_split_of_a_run_without_gets() -> None:
 
 
 def test_tool_runs_against_a_traced_daemon() -> None:
-    done = subprocess.run([sys.executable, "-m", "tools.bench_latency", "--routes", "3000",
+    done = subprocess.run([sys.executable, "-m", "tools.bench.latency", "--routes", "3000",
                            "--runs", "1"], cwd=ROOT, capture_output=True, text=True,
                           timeout=120)
     assert done.returncode == 0, done.stderr
@@ -51,7 +51,7 @@ def test_tool_runs_against_a_traced_daemon() -> None:
 
 
 def test_load_batches_mode_loads_and_reports_each_batch() -> None:
-    done = subprocess.run([sys.executable, "-m", "tools.bench_latency", "--routes", "3000",
+    done = subprocess.run([sys.executable, "-m", "tools.bench.latency", "--routes", "3000",
                            "--load-batches", "0,100"], cwd=ROOT, capture_output=True,
                           text=True, timeout=120)
     assert done.returncode == 0, done.stderr

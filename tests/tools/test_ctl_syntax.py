@@ -18,9 +18,9 @@ from hypothesis import strategies as st
 
 from api import wire
 from api.client import ApiCallError, Client
-from tools.ctl_load import LoadFailed, Pipeline, line_batches
-from tools.ctl_output import TablePrinter, client_json_lines, client_rows, stats_lines
-from tools.ctl_syntax import (
+from tools.ctl.load import LoadFailed, Pipeline, line_batches
+from tools.ctl.output import TablePrinter, client_json_lines, client_rows, stats_lines
+from tools.ctl.syntax import (
     CONNTRACK, FDB, NEXTHOP, ROUTE4, ROUTE6, TABLES, CtlSyntaxError, Table, add_payload,
     del_payload, flush_payload, list_payload,
 )

@@ -20,8 +20,8 @@ from tests.support.process import ServerProcess
 from tests.tools.util import (
     ctl, fails, json_lines, ok, route_lines, start_daemon, stats,
 )
-from tools.ctl_load import WINDOW, load_fullview, load_routes
-from tools.ctl_syntax import ROUTE4
+from tools.ctl.load import WINDOW, load_fullview, load_routes
+from tools.ctl.syntax import ROUTE4
 
 
 @pytest.fixture

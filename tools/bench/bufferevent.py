@@ -17,7 +17,7 @@ with the history of the process.  So the bench pins the thresholds first
 long-running process, and asyncio's best case.  A short untimed warm-up of
 both implementations follows.
 
-Usage: python -m tools.bench_bufferevent [--repeat N] [--a-messages N] [--b-mib N]
+Usage: python -m tools.bench.bufferevent [--repeat N] [--a-messages N] [--b-mib N]
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Soak a live reactord: streamers, mutators, a canceller and a hostile client at once.
 
 The concept: for ``--duration`` seconds (default 60), ten worker processes
-(``tools.soak_workers``; processes, not threads: the load must not share one
+(``tools.hardening.soak_workers``; processes, not threads: the load must not share one
 GIL) hammer one daemon: 4 streamers list route4 and fdb in full (some slowly,
 so their streams pause while the tables change) and check wire-v1 section 6
 on every completed stream; 4 mutators ADD / DEL / REPLACE routes and fdb
@@ -10,7 +10,7 @@ random points; 1 hostile client sends bad input and vanishes mid-stream.
 Meanwhile the daemon's RSS is sampled.  At the end the daemon must be idle
 (no client but ours, no stream) and every stable key still in place.
 
-Usage: ``python -m tools.soak [--duration S] [--preload N] [--seed N] [--socket PATH]``;
+Usage: ``python -m tools.hardening.soak [--duration S] [--preload N] [--seed N] [--socket PATH]``;
 without ``--socket`` it starts its own daemon.  Prints requests/s held,
 faults injected, bad inputs tried, guarantee violations and peak daemon RSS;
 exits 1 if any guarantee was violated.
@@ -27,7 +27,7 @@ from multiprocessing.pool import AsyncResult
 
 from api import wire
 from tools.live import Conn, proc_status, target, wait_until
-from tools.soak_workers import Plan, Tally, check_fdb, check_routes, fdb_key, route_key, run
+from tools.hardening.soak_workers import Plan, Tally, check_fdb, check_routes, fdb_key, route_key, run
 
 ROLES = ["streamer"] * 4 + ["mutator"] * 4 + ["canceller", "hostile"]
 STABLE_FDB = 2000

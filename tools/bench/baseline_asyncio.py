@@ -1,4 +1,4 @@
-"""Baseline for ``tools.bench_fullview``: the natural asyncio peer of reactord.
+"""Baseline for ``tools.bench.fullview``: the natural asyncio peer of reactord.
 
 The concept: what a Python programmer would write with the standard library to
 serve the same route4 table over the same wire protocol (wire-v1), so that the
@@ -18,7 +18,7 @@ What it serves (one UNIX socket, any number of connections):
   with reactord's watermarks: high 128 KiB, low 32 KiB); after a pause it
   resumes strictly after the last key sent, so the table may change meanwhile.
 
-``python -m tools.baseline_asyncio --socket PATH [--preload-fullview N]``;
+``python -m tools.bench.baseline_asyncio --socket PATH [--preload-fullview N]``;
 SIGTERM or SIGINT stops it and removes the socket file.
 """
 

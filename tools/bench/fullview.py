@@ -1,6 +1,6 @@
 """Full-view benchmark: reactord against the daemons a user would pick instead.
 
-Run: ``python -m tools.bench_fullview [--routes N] [--quick]`` (about a minute on 2 CPUs;
+Run: ``python -m tools.bench.fullview [--routes N] [--quick]`` (about a minute on 2 CPUs;
 ``--quick``: one round, no 4M scaling point).
 
 The concept: real daemon processes on UNIX sockets, the same synthetic full
@@ -11,19 +11,19 @@ with its baseline ratio, target and verdict.
 
 Daemons:
 - reactord: ``tools.reactord --preload-fullview N`` (empty for the bulk load);
-- asyncio: ``tools.baseline_asyncio``, the natural Python peer (one
+- asyncio: ``tools.bench.baseline_asyncio``, the natural Python peer (one
   ``transport.write`` per record, ``pause_writing``/``resume_writing``);
-- pre-encoded: ``tools.baseline_preencoded``, every frame encoded in advance
+- pre-encoded: ``tools.bench.baseline_preencoded``, every frame encoded in advance
   and sent in 1 MiB ``sendall`` calls: the limit for this client.
 
-Figures (workloads in ``tools.bench_fullview_work``):
+Figures (workloads in ``tools.bench.fullview_work``):
 - full view: LIST of every route, decoded by the client library into tuples
   (``record=wire.ROUTE4``), and raw records; items/s;
 - 4 concurrent dumps (4 client processes): aggregate items/s, and p50/p99 of
   ROUTE4_GET round trips from a fifth client meanwhile (best aggregate of
   2 runs, GETs of both pooled); again with reactord reniced to -10 (if permitted), and
   with the dump clients at nice 19: how much of the tail is a process waiting
-  for a CPU (``tools.bench_latency`` splits it);
+  for a CPU (``tools.bench.latency`` splits it);
 - stalled reader (3 s): daemon RSS growth and CPU share (``/proc``);
 - cancel: STREAM_CANCEL on a paused stream -> ECANCELED terminator, worst of 5;
   ``reactorctl route4 list | head`` wall time;
@@ -46,10 +46,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from tools import bench_fullview_work as work
+from tools.bench import fullview_work as work
 from tools.fullview import add_payloads, generate_nexthops, generate_routes4
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 M = 1e6
 MIB = 1 << 20
 
@@ -101,7 +101,7 @@ def reactord(tmp: Path, name: str, routes: int) -> Daemon:
 
 def asyncio_daemon(tmp: Path, name: str, routes: int) -> Daemon:
     extra = ("--preload-fullview", str(routes)) if routes else ()
-    return launch(tmp, name, "tools.baseline_asyncio", *extra)
+    return launch(tmp, name, "tools.bench.baseline_asyncio", *extra)
 
 
 @dataclass
@@ -154,7 +154,7 @@ def measure_fullview(tmp: Path, routes: int, rounds: int, quick: bool) -> FullVi
     """LIST rates (rounds interleaved), concurrency, stall and cancel figures."""
     daemons = [wait_ready(d) for d in (
         reactord(tmp, "reactord", routes), asyncio_daemon(tmp, "asyncio", routes),
-        launch(tmp, "preencoded", "tools.baseline_preencoded", "--routes", str(routes)))]
+        launch(tmp, "preencoded", "tools.bench.baseline_preencoded", "--routes", str(routes)))]
     ours, asy, _pre = daemons
     conc_runs = 1 if quick else 2
     rates: dict[tuple[str, bool], float] = {}

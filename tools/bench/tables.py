@@ -14,7 +14,7 @@ full view, measured on the tables alone (no socket, no framing):
   route, and tracemalloc of a shuffled load (what the table allocates);
 - LPM: cost of one ROUTE4_GET lookup on the 1M table.
 
-``python -m tools.bench_tables [--sizes 100000,1000000,4000000] [--quick]``;
+``python -m tools.bench.tables [--sizes 100000,1000000,4000000] [--quick]``;
 each figure is the best of ``--repeat`` runs.  A full run takes ~1-2 minutes.
 """
 

@@ -1,4 +1,4 @@
-"""Baseline for ``tools.bench_fullview``: a raw sender of pre-encoded frames.
+"""Baseline for ``tools.bench.fullview``: a raw sender of pre-encoded frames.
 
 The concept: the limit for the client library.  A process that has every
 frame of a route4 LIST encoded in advance (the same synthetic full view
@@ -11,7 +11,7 @@ Connections are served one at a time, in order.  The frames are encoded for
 request id 2 (a fresh ``Client``'s first request after HELLO); another id is
 patched into every header with four strided copies before sending.
 
-``python -m tools.baseline_preencoded --socket PATH --routes N``; SIGTERM ends it.
+``python -m tools.bench.baseline_preencoded --socket PATH --routes N``; SIGTERM ends it.
 """
 
 from __future__ import annotations

@@ -4,7 +4,7 @@ The concept: each table (nexthop, route4, route6, fdb, conntrack) is one
 ``Table`` value holding everything textual about it: how ADD/DEL/GET/LIST
 arguments become request records, how a record's key is written as, and read
 back from, the single ``--after`` token, and its ``View`` (records -> cells
-and JSON lines, defined in ``tools.ctl_output``).  Nothing here does I/O.
+and JSON lines, defined in ``tools.ctl.output``).  Nothing here does I/O.
 
 Invariants:
 - a parser returns records that are valid for the request, or raises
@@ -25,7 +25,7 @@ from socket import AF_INET, AF_INET6, inet_ntoa, inet_ntop, inet_pton
 from typing import Any, Callable, Mapping, Sequence
 
 from api import wire
-from tools.ctl_output import (
+from tools.ctl.output import (
     CONNTRACK_VIEW, FDB_VIEW, NEXTHOP_VIEW, PLEN, PROTO_NAMES, View, fmt_endpoint, name_of,
     route_view,
 )

@@ -7,7 +7,7 @@ as the client's ``recv_into`` would be.  Contenders: a naive per-frame loop
 real ``Client``/``Stream`` over an in-memory stand-in for the socket.  Every
 contender must return the same count; the table gives items per second.
 
-Run: ``python -m tools.bench_client_decode [--count N] [--repeat R]``.
+Run: ``python -m tools.bench.client_decode [--count N] [--repeat R]``.
 """
 
 from __future__ import annotations

@@ -17,7 +17,7 @@ import random
 import struct
 
 from api import wire
-from tools.fuzz_model import ALL, Model, Table
+from tools.hardening.fuzz_model import ALL, Model, Table
 
 U32_MAX = 0xFFFFFFFF
 MAIN_TYPES = (wire.HELLO, wire.STREAM_CANCEL, wire.STATS, wire.CLIENTS)

@@ -1,4 +1,4 @@
-"""The client side of ``tools.bench_fullview``: one function per workload.
+"""The client side of ``tools.bench.fullview``: one function per workload.
 
 The concept: each workload talks to a daemon that is already running (its
 socket path, and its pid for ``/proc`` readings) through the client library
@@ -37,7 +37,7 @@ from typing import Any, TypeVar
 from api import wire
 from api.client import ApiCallError, Client
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 LIST_ALL = wire.LIST_REQ.pack(0, wire.SCOPE_ALL, 0)
 GET_GAP_S = 0.0005
 WINDOW = 4

@@ -29,8 +29,8 @@ from dataclasses import dataclass, field
 
 from api import wire
 from api.client import ApiCallError, Client
-from tools.fuzz_gen import Gen
-from tools.fuzz_model import Model
+from tools.hardening.fuzz_gen import Gen
+from tools.hardening.fuzz_model import Model
 from tools.live import Conn, Violation, frame
 
 ALL = wire.SCOPE_ALL

@@ -26,7 +26,7 @@ from typing import Iterable, Iterator, TextIO
 
 from api import wire
 from api.client import ApiCallError, Client
-from tools.ctl_syntax import NEXTHOP, ROUTE4, ROUTE6, CtlSyntaxError, Table, parse_any_addr
+from tools.ctl.syntax import NEXTHOP, ROUTE4, ROUTE6, CtlSyntaxError, Table, parse_any_addr
 from tools.fullview import generate_routes4, generate_routes6
 
 WINDOW = 4

@@ -26,11 +26,11 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Callable
 
 from api import wire
-from tools.fuzz_model import ALL, Expect
+from tools.hardening.fuzz_model import ALL, Expect
 from tools.live import Conn, Violation, frame
 
 if TYPE_CHECKING:
-    from tools.fuzz import Fuzzer
+    from tools.hardening.fuzz import Fuzzer
 
 BIG_STREAM = 600_000
 """Bytes of stream frames that cannot all be queued before the client reads:

@@ -1,10 +1,10 @@
 """Where a ROUTE4_GET waits while four clients dump the full view.
 
-Run: ``python -m tools.bench_latency [--routes N] [--runs R]`` (about a minute);
+Run: ``python -m tools.bench.latency [--routes N] [--runs R]`` (about a minute);
 ``--load-batches 0,2000,700``: instead, GET latency during ``reactorctl fullview
 load`` of N routes into an empty reactord, for each ``--batch`` value.
 
-The concept: the "4 concurrent dumps" workload of ``tools.bench_fullview``
+The concept: the "4 concurrent dumps" workload of ``tools.bench.fullview``
 against a *traced* reactord, so that each GET round trip splits into the part
 before the daemon serves it and the part after, and the daemon's own work per
 loop pass is measured beside it.  The daemon is the real server (same tables,
@@ -28,7 +28,7 @@ each GET:
 - *out*: handler -> reply read by the client: the client waiting for a CPU.
 
 Scenarios, each ``--runs`` times (figures pooled over the runs):
-- equal priority: everything at nice 0, as in ``tools.bench_fullview``;
+- equal priority: everything at nice 0, as in ``tools.bench.fullview``;
 - daemon at nice -10 (skipped when not permitted);
 - dump clients at nice 19: they yield the CPUs to the daemon and to the GET
   client; what is left is the daemon's own latency.
@@ -56,10 +56,10 @@ from api.server import Server
 from reactor.loop import Reactor
 from reactor.unix import listen_unix
 from tables.handlers import Tables, register_tables
-from tools import bench_fullview_work as work
+from tools.bench import fullview_work as work
 from tools.reactord import preload
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 class StampingSelector(selectors.DefaultSelector):
@@ -171,7 +171,7 @@ def wait_for_socket(proc: subprocess.Popen[bytes], path: str) -> None:
 def scenario(tmp: Path, routes: int, runs: int, daemon_nice: int, dump_nice: int) -> Split | None:
     path = str(tmp / f"traced{daemon_nice}{dump_nice}.sock")
     stamps_file = str(tmp / f"stamps{daemon_nice}{dump_nice}")
-    proc = subprocess.Popen([sys.executable, "-m", "tools.bench_latency", "--serve", path,
+    proc = subprocess.Popen([sys.executable, "-m", "tools.bench.latency", "--serve", path,
                              "--routes", str(routes), "--stamps", stamps_file], cwd=ROOT)
     try:
         wait_for_socket(proc, path)
@@ -238,7 +238,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.load_batches:
         return during_loads(args.routes, [int(b) for b in args.load_batches.split(",")])
-    print(f"# tools.bench_latency: {args.routes:,} routes, 4 dump clients + 1 GET client, "
+    print(f"# tools.bench.latency: {args.routes:,} routes, 4 dump clients + 1 GET client, "
           f"{args.runs} runs per scenario, {os.cpu_count()} CPUs; times in ms")
     print(f"{'scenario':<26} {'aggregate':<12} {'GETs':>5} {'p50':>5} {'p99':>5} | "
           f"{'woke':>4} {'p50':>5} {'p99':>5} | {'in99':>5} | {'out50':>5} {'out99':>5} | "

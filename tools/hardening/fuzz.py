@@ -15,7 +15,7 @@ model's (and every few batches each whole table == the model's).
 A violation is recorded with its context and the model is re-read from the
 daemon, so one fault does not hide the next.
 
-Usage: ``python -m tools.fuzz --frames 100000 [--seed N] [--socket PATH]``;
+Usage: ``python -m tools.hardening.fuzz --frames 100000 [--seed N] [--socket PATH]``;
 without ``--socket`` it starts its own daemon (preloaded with a full view of
 ``--preload`` routes) and stops it at the end.  Exit status 1 on any violation.
 """
@@ -30,9 +30,9 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 from api import wire
-from tools.fuzz_gen import Gen
-from tools.fuzz_model import Expect, Model
-from tools.fuzz_steps import Steps
+from tools.hardening.fuzz_gen import Gen
+from tools.hardening.fuzz_model import Expect, Model
+from tools.hardening.fuzz_steps import Steps
 from tools.live import Conn, Violation, proc_status, target, wait_until
 
 LIST_TYPES = {wire.msg_type(m, wire.OP_LIST) for m in (

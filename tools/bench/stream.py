@@ -1,6 +1,6 @@
 """Stream engine throughput: 1M synthetic 12-byte records, server -> client library.
 
-Run: ``python -m tools.bench_stream [--records N] [--rounds R]``.
+Run: ``python -m tools.bench.stream [--records N] [--rounds R]``.
 
 Two workloads in the same run, each read by the same client library code:
 - engine: a real server process (reactor + session pump + registry) whose
@@ -92,7 +92,7 @@ def serve_preencoded(path: str, count: int) -> None:
 
 
 def start(mode: str, path: str, count: int) -> subprocess.Popen[bytes]:
-    proc = subprocess.Popen([sys.executable, "-m", "tools.bench_stream", "--serve", mode,
+    proc = subprocess.Popen([sys.executable, "-m", "tools.bench.stream", "--serve", mode,
                              "--socket", path, "--records", str(count)])
     deadline = time.monotonic() + 30
     while not os.path.exists(path):

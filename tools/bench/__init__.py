@@ -1,0 +1,1 @@
+"""Benchmarks and their baselines (asyncio, pre-encoded); the product never imports them."""

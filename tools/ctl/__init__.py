@@ -1,0 +1,1 @@
+"""reactorctl's parts: command syntax, output formatting, bulk loads."""

@@ -1,0 +1,1 @@
+"""Fuzzing and soak runs against a live reactord."""
