@@ -54,6 +54,7 @@ from typing import Callable, Protocol
 from api import wire
 from api.codec import Oversized, Request, RequestDecoder, encode_response
 from api.config import ServerConfig
+from api.observe import Observers
 from api.registry import ApiError, OneShot, Registry, call_guarded
 from api.stream import ActiveStream
 from reactor import (BEV_EVENT_EOF, BEV_EVENT_TIMEOUT, BEV_EVENT_WRITING, EV_READ, EV_WRITE,
@@ -69,6 +70,7 @@ class SessionHost(Protocol):
     registry: Registry
     config: ServerConfig
     items_streamed: int
+    observe: Observers
 
     def call_soon(self, fn: Callable[[], object]) -> None: ...
     def now(self) -> float: ...
@@ -147,6 +149,11 @@ class Session:
     def output_buffered(self) -> int:
         return len(self._bev.output)
 
+    @property
+    def bytes_sent(self) -> int:
+        """Bytes that left for the peer (written, less what is still queued)."""
+        return self._written - len(self._bev.output)
+
     def cancel_stream(self, request_id: int) -> bool:
         """End the active stream if its id is ``request_id``: ECANCELED terminator."""
         stream = self._stream
@@ -173,6 +180,7 @@ class Session:
             return
         self._closed = True
         self._stream = None
+        self._written -= len(self._bev.output)   # dropped unsent: bytes_sent stays exact
         self._bev.close()
         self._host.session_closed(self, reason)
 
@@ -196,6 +204,7 @@ class Session:
                 break
             if isinstance(event, Oversized):
                 self._reply(event.req_id, wire.EMSGSIZE)
+                self._host.observe.oversized(self, event)
             else:
                 self._dispatch(event)
         self._close_if_finished()
@@ -203,6 +212,8 @@ class Session:
     def _dispatch(self, request: Request) -> None:
         req_id = request.req_id
         payload = request.payload
+        status: int | None = wire.OK
+        started = self._host.now()
         try:
             entry = self._host.registry.check(request.req_type, payload)
             self._request_id = req_id
@@ -224,8 +235,12 @@ class Session:
             self._stream = ActiveStream.start(req_id, entry, state, self._host.now(),
                                               self._host.config.stream_batch_bytes)
             self._schedule_pump()
+            status = None                    # its status comes with stream_ended
         except ApiError as err:
+            status = err.status
             self._reply(req_id, err.status)
+        finally:
+            self._host.observe.request_done(self, request, status, started)
 
     def _reply(self, req_id: int, status: int, payload: bytes = b"") -> None:
         self._write(encode_response(req_id, status, payload))

@@ -9,9 +9,10 @@ Shutdown order (wire-v1 section 5): stop accepting and reading, end streams
 with ESHUTDOWN after their queued records, flush for at most 5 s, close every
 connection, remove the socket file, exit 0.
 
-Logs go to stderr, one line each: start (socket and limits), client connect
-and disconnect (pid and uid from SO_PEERCRED), stream ends (type, records,
-status, duration) and errors with their context.
+Logs (``tools.logs``): one line each, to stderr or ``--log-file``: start
+(socket and limits), one audit line per change request, errors with their
+context; at DEBUG also connects, disconnects (pid and uid from SO_PEERCRED)
+and every request.  systemd, metrics and SIGHUP: ``tools.operate``.
 """
 
 from __future__ import annotations
@@ -30,10 +31,13 @@ from api import wire
 from api.config import ServerConfig
 from api.registry import Registry
 from api.server import Server
+from api.version import __version__
 from reactor import Reactor
+from reactor.handover import socket_name
 from reactor.unix import SocketInUse, connect_unix, listen_unix
 from tables.handlers import Tables, register_tables
 from tools.fullview import generate_nexthops, generate_routes4
+from tools.operate import Operations, StartError
 from tools.paths import default_socket_path
 
 log = logging.getLogger("reactord")
@@ -63,7 +67,15 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
                         help="close a connection with nothing pending after this many "
                              "silent seconds; 0 disables (default)")
     parser.add_argument("--log-level", default="info",
-                        choices=["debug", "info", "warning", "error"])
+                        choices=["debug", "info", "warning", "error"],
+                        help="debug adds connects, disconnects and a line per request "
+                             "(default %(default)s)")
+    parser.add_argument("--log-file", metavar="PATH",
+                        help="append the log here instead of stderr; SIGHUP reopens it")
+    parser.add_argument("--metrics-listen", metavar="ADDR",
+                        help="serve OpenMetrics / Prometheus text on GET /metrics at "
+                             "HOST:PORT or a UNIX socket path")
+    parser.add_argument("--version", action="version", version=f"reactord {__version__}")
     parser.add_argument("--preload-fullview", type=int, default=0, metavar="N",
                         help="load a synthetic full view of N IPv4 routes at start")
     return parser.parse_args(argv)
@@ -94,43 +106,54 @@ def preload(tables: Tables, routes4: int) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)   # the loop handles it once it runs
     args = parse_args(argv)
-    logging.basicConfig(level=args.log_level.upper(), stream=sys.stderr,
-                        format="reactord: %(levelname)s: %(message)s")
+    try:
+        ops = Operations.prepare(args)
+    except StartError as err:
+        if not err.logged:
+            sys.stderr.write(f"reactord: cannot start: {err}\n")
+        return 1
     path = args.socket or default_socket_path()
     try:
         config = build_config(args)
-        refuse_live_daemon(path)
+        if ops.inherited is None:
+            refuse_live_daemon(path)
     except (ValueError, OSError) as err:
-        log.error("cannot start: %s", err)
-        return 1
+        return ops.cannot_start(str(err))
     reactor = Reactor()
     registry = Registry()
     tables = Tables.create()
     register_tables(registry, tables)
     server = Server(reactor, registry, config)
+    ops.attach(reactor, server)
     # Handlers before the socket exists: once a client can connect, a signal
     # always takes the clean shutdown path (it is served when the loop starts).
     for signum in (signal.SIGTERM, signal.SIGINT):
-        reactor.add_signal(signum, lambda signum: begin_shutdown(server, reactor, signum))
+        reactor.add_signal(signum, lambda signum: begin_shutdown(server, reactor, signum, ops))
     if args.preload_fullview:
         preload(tables, args.preload_fullview)
     try:
-        server.listen(listen_unix(path, mode=args.socket_mode))
+        sock = ops.inherited or listen_unix(path, mode=args.socket_mode)
     except OSError as err:
-        log.error("cannot start: %s", err)
         reactor.close()
-        return 1
-    inode = os.stat(path).st_ino
-    log.info("listening on %s (mode %o): write_high %d, write_low %d, output_cap %d, "
-             "max_clients %d, stall_timeout %gs, idle_timeout %gs", path, args.socket_mode,
+        ops.close()
+        return ops.cannot_start(str(err))
+    server.listen(sock)
+    inode = 0 if ops.inherited else os.stat(path).st_ino   # an inherited path is not ours
+    log.info("listening on %s (%s): write_high %d, write_low %d, output_cap %d, "
+             "max_clients %d, stall_timeout %gs, idle_timeout %gs", socket_name(sock),
+             "from systemd" if ops.inherited else f"mode {args.socket_mode:o}",
              config.write_high, config.write_low, config.output_cap, config.max_clients,
              config.stall_timeout, config.idle_timeout)
+    ops.ready(reactor, server)
     try:
         reactor.run()
     finally:
         reactor.close()
-        remove_socket_file(path, inode)
+        ops.close()
+        if inode:
+            remove_socket_file(path, inode)
     log.info("stopped")
     return 0
 
@@ -147,8 +170,10 @@ def refuse_live_daemon(path: str) -> None:
     raise SocketInUse(errno.EADDRINUSE, f"a live daemon answers on {path}")
 
 
-def begin_shutdown(server: Server, reactor: Reactor, signum: int) -> None:
-    log.info("%s received", signal.Signals(signum).name)
+def begin_shutdown(server: Server, reactor: Reactor, signum: int, ops: Operations) -> None:
+    name = signal.Signals(signum).name
+    log.info("%s received", name)
+    ops.stopping(f"{name} received")
     server.shutdown(reactor.stop)
 
 
