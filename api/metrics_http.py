@@ -28,8 +28,11 @@ Bounds (per connection, then per endpoint):
 
 Callback order: ``on_read`` feeds h11 and answers every complete request it
 yields (stopping at the output cap); ``on_write`` (output fully drained)
-resumes a capped connection or closes one that must close; ``on_event``
-(EOF, error, timeout) closes.  A ``render`` exception is logged and answered
+resumes a capped connection; ``on_event``: EOF answers what came before it,
+then closes; an error or timeout closes.  A connection that must close (an
+error answered, ``Connection: close``, EOF) is handed to
+``reactor.linger.linger_close``: its reply drains, then FIN, then close, so a
+reset never destroys the reply.  A ``render`` exception is logged and answered
 500; the daemon goes on.
 """
 
@@ -37,12 +40,14 @@ from __future__ import annotations
 
 import logging
 import socket
+from http import HTTPStatus
 from typing import Any, Callable
 
 import h11
 
 from api.metrics import OPENMETRICS, PROMETHEUS_TEXT
 from reactor import BEV_EVENT_EOF, EV_READ, EV_WRITE, BufferEvent, Listener, Reactor
+from reactor.linger import linger_close
 
 log = logging.getLogger("api.metrics")
 
@@ -109,15 +114,13 @@ class HttpConnection:
         self._serve()
 
     def _on_write(self, bev: BufferEvent) -> None:
-        if self._closing:
-            self.close()
-        elif self._capped:
+        if self._capped:
             self._capped = False
             bev.enable(EV_READ)
             self._serve()
 
     def _on_event(self, bev: BufferEvent, what: int) -> None:
-        if what & BEV_EVENT_EOF and not self._closing:
+        if what & BEV_EVENT_EOF:
             self._h11.receive_data(b"")      # answer what came before the EOF, then close
             self._serve()
             self._finish()
@@ -187,7 +190,8 @@ class HttpConnection:
                    (b"Cache-Control", b"no-store"), (b"Server", self._endpoint.server_name),
                    *(extra or [])]
         conn = self._h11
-        out = conn.send(h11.Response(status_code=status, headers=headers)) or b""
+        out = conn.send(h11.Response(status_code=status, headers=headers,
+                                     reason=HTTPStatus(status).phrase.encode())) or b""
         if method != b"HEAD":
             out += conn.send(h11.Data(data=body)) or b""
         out += conn.send(h11.EndOfMessage()) or b""
@@ -207,8 +211,7 @@ class HttpConnection:
         self._finish()
 
     def _finish(self) -> None:
-        """Close once the queued output has left (at once if there is none)."""
-        self._closing = True
-        self._bev.disable(EV_READ)
-        if len(self._bev.output) == 0:
-            self.close()
+        """Close once the queued output has left, without a reset (``linger_close``)."""
+        if not self._closing:
+            self._closing = True
+            linger_close(self._bev, lambda: self._endpoint.connections.discard(self))
