@@ -47,7 +47,8 @@ def get(port: int, path: str = "/metrics", accept: str = "",
 
 def samples(text: str, openmetrics: bool) -> dict[tuple[str, tuple[tuple[str, str], ...]],
                                                   float]:
-    families = parse_om(text) if openmetrics else parse_text(text)
+    parse = parse_om if openmetrics else parse_text
+    families = parse(text)  # type: ignore[no-untyped-call]  # the OpenMetrics one is unannotated
     return {(s.name, tuple(sorted(s.labels.items()))): s.value
             for family in families for s in family.samples}
 
