@@ -48,7 +48,7 @@ def get(port: int, path: str = "/metrics", accept: str = "",
 def samples(text: str, openmetrics: bool) -> dict[tuple[str, tuple[tuple[str, str], ...]],
                                                   float]:
     parse = parse_om if openmetrics else parse_text
-    families = parse(text)  # type: ignore[no-untyped-call]  # the OpenMetrics one is unannotated
+    families = parse(text)
     return {(s.name, tuple(sorted(s.labels.items()))): s.value
             for family in families for s in family.samples}
 
