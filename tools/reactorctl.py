@@ -30,6 +30,7 @@ from typing import IO, Any, Callable, Sequence
 
 from api import wire
 from api.client import ApiCallError, Client, ClientError, ConnectionClosed, Stream
+from api.version import __version__
 from tools.ctl.load import LoadFailed, load_fullview, load_routes
 from tools.ctl.output import (
     CLIENTS_VIEW, OutputClosed, OutputError, TablePrinter, View, flush, paged, silence_stdout,
@@ -284,6 +285,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help="give up on a silent daemon after S seconds (default %(default)s)")
     parser.add_argument("--no-pager", action="store_true",
                         help="never page listings ($PAGER, default 'less -SFRX', on a terminal)")
+    parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
     objects = parser.add_subparsers(dest="object", metavar="OBJECT", required=True)
     for table in TABLES.values():
         _table_parsers(objects, table)
