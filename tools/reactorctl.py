@@ -31,6 +31,7 @@ from typing import IO, Any, Callable, Sequence
 from api import wire
 from api.client import ApiCallError, Client, ClientError, ConnectionClosed, Stream
 from api.version import __version__
+from tools.ctl.completion import bash_script
 from tools.ctl.load import LoadFailed, load_fullview, load_routes
 from tools.ctl.output import (
     CLIENTS_VIEW, OutputClosed, OutputError, TablePrinter, View, flush, paged, silence_stdout,
@@ -305,6 +306,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="the generator's seed (default 0: the daemon's --preload-fullview view)")
     _batch_option(p)
     p.set_defaults(object="fullview", prepare=fullview_action)
+    p = objects.add_parser("completion", help="print the shell completion script",
+                           usage="%(prog)s bash")
+    p.add_argument("shell", choices=["bash"], help="the shell (bash)")
+    p.set_defaults(object="completion", verb="")
     return parser
 
 
@@ -345,6 +350,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = parse_args(sys.argv[1:] if argv is None else argv)
     except SystemExit as exc:
         return exc.code if isinstance(exc.code, int) else 2
+    if args.object == "completion":
+        emit(bash_script(build_parser()))
+        return 0
     if args.object == "fullview" and args.nexthop == 0:
         err("fullview load: bad --nexthop 0: not in 1..4294967295")
         return 2
