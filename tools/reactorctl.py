@@ -24,14 +24,17 @@ from __future__ import annotations
 import argparse
 import io
 import json
+import os
 import shlex
+import stat
 import sys
-from typing import IO, Any, Callable, Sequence
+from typing import IO, Any, Callable, Generator, Sequence, cast
 
 from api import wire
 from api.client import ApiCallError, Client, ClientError, ConnectionClosed, Stream
 from api.version import __version__
 from tools.ctl.completion import bash_script
+from tools.ctl.listing import Backlog, Listing
 from tools.ctl.load import LoadFailed, load_fullview, load_routes
 from tools.ctl.output import (
     CLIENTS_VIEW, OutputClosed, OutputError, TablePrinter, View, flush, paged, silence_stdout,
@@ -100,36 +103,60 @@ def show_records(records: list[tuple[Any, ...]], view: View, as_json: bool,
         printer.finish()
 
 
-def show_stream(stream: Stream[tuple[Any, ...]], view: View, args: argparse.Namespace) -> bool:
-    """Write a stream as it arrives; False if the reader went away (stream cancelled)."""
-    with paged(not args.no_pager) as out:
+def show_stream(source: Listing | Stream[tuple[Any, ...]], view: View,
+                args: argparse.Namespace) -> bool:
+    """Write records as they arrive; False if the reader went away (stream cancelled).
+
+    Into a pipe or a terminal (a pager above all), through a ``Backlog``: the
+    socket is read on while the reader waits, and a ``Listing`` pauses and
+    resumes instead of stalling (``tools.ctl.listing``)."""
+    with paged(not args.no_pager) as real_out:
+        backlog = Backlog(real_out) if can_block(real_out) else None
+        out = cast(IO[str], backlog) if backlog is not None else real_out
+        batches = source.batches(backlog) if isinstance(source, Listing) else source.batches()
         try:
             if args.json:
                 json_lines = view.json_lines
-                for batch in stream.batches():
+                for batch in batches:
                     write(out, "".join(json_lines(batch)))
-                flush(out)
             else:
                 printer, rows = TablePrinter(out, view.columns), view.rows
-                for batch in stream.batches():
+                for batch in batches:
                     printer.add(rows(batch))
                 printer.finish()
+            flush(out)
+            if backlog is not None:
+                backlog.finish()
         except OutputClosed:
             return False
         finally:
-            stream.close()      # cancels and drains unless the stream has ended
+            if isinstance(batches, Generator):
+                batches.close()    # cancels and drains a stream that has not ended
+            if isinstance(source, Stream):
+                source.close()
+            if backlog is not None:
+                backlog.abandon()
     return True
+
+
+def can_block(out: IO[str]) -> bool:
+    """Whether writing to ``out`` can wait on a reader (a pipe, socket or terminal)."""
+    try:
+        mode = os.fstat(out.fileno()).st_mode
+    except (OSError, ValueError):
+        return False
+    return stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode) or out.isatty()
 
 
 def list_action(table: Table, args: argparse.Namespace) -> Action:
     payload = list_payload(table, args.words, max_count=args.max, after=args.after)
 
     def run(client: Client) -> int:
-        stream = client.stream(table.req(wire.OP_LIST), payload, record=table.record)
-        if not show_stream(stream, table.view, args):
+        listing = Listing(client, table.req(wire.OP_LIST), payload, table.record)
+        if not show_stream(listing, table.view, args):
             silence_stdout()
-        elif stream.incomplete and stream.last_record is not None:
-            key = table.key_text(table.record.unpack(stream.last_record))
+        elif listing.incomplete and listing.last_record is not None:
+            key = table.key_text(table.record.unpack(listing.last_record))
             err(f"{table.name} list: stopped after --max {args.max} entries; "
                 f"continue with --after {shlex.quote(key)}")
         return 0
