@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tests.ops.prometheus import PrometheusServer, wait_value
 from tests.ops.util import log_port
 from tests.tools.util import ok, start_daemon
+from tools.bench.prometheus import PrometheusServer, wait_value
 
 
 def test_prometheus_scrapes_reactord_and_answers_queries(tmp_path: Path) -> None:

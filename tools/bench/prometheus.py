@@ -1,9 +1,10 @@
-"""A real Prometheus server for tests: 127.0.0.1 only, a free port, scraping one target.
+"""A real Prometheus server for tests and benches: 127.0.0.1 only, a free port, one target.
 
 ``PrometheusServer(tmp, target, interval)`` writes a config that scrapes
-``target`` (HOST:PORT) every ``interval``, starts ``prometheus`` on a free
-loopback port with its storage under ``tmp``, and waits until it is ready;
-``query`` asks its HTTP API; ``stop`` ends it (SIGTERM, then SIGKILL).
+``target`` (HOST:PORT) every ``interval``, starts Debian's ``prometheus`` on a
+free loopback port with its storage under ``tmp``, and waits (at most 60 s)
+until it is ready; ``query``/``value`` ask its HTTP API; ``stop`` ends it
+(SIGTERM, then SIGKILL after 30 s).  Whoever starts one stops it (``with``).
 """
 
 from __future__ import annotations
@@ -17,9 +18,15 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
-from tests.support.rawclient import wait_for
+
+def wait_for(predicate: Callable[[], bool], timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+        time.sleep(0.02)
 
 
 def free_port() -> int:
@@ -77,6 +84,12 @@ class PrometheusServer:
         """The single value of ``expr`` now, None while it has none."""
         result = self.query(expr)
         return float(result[0]["value"][1]) if len(result) == 1 else None
+
+    def __enter__(self) -> PrometheusServer:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
 
     def stop(self) -> None:
         if self.proc.poll() is None:

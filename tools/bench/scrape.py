@@ -1,0 +1,120 @@
+"""Scrape soak: does a Prometheus scraping reactord every 100 ms cost it anything?
+
+Run: ``python -m tools.bench.scrape [--routes N] [--duration S]`` (Debian's
+``prometheus`` installed; about ``S`` seconds plus two preloads).
+
+The concept: two identical reactord daemons (``--preload-fullview N``, both
+with ``--metrics-listen 127.0.0.1:0``), and a real Prometheus server
+(``tools.bench.prometheus``) scraping only the first, every 100 ms, for the
+whole run.  Rounds alternate between the two until ``--duration`` has
+passed; each round measures on one daemon the full-view figures of
+``tools.bench.fullview``: one LIST of every route decoded into tuples
+(items/s), then four concurrent dumps with a ROUTE4_GET client beside them
+(aggregate items/s, GET p50/p99 pooled over the rounds).  The scraped daemon
+must stay within 5 % of the quiet one (best and median of the rounds).
+Prometheus' own CPU use hits both daemons alike (it runs throughout); the
+difference is what serving the scrapes costs reactord.  The scrape count and
+the mean scrape duration come from Prometheus itself.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import statistics
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from tools.bench import fullview_work as work
+from tools.bench.fullview import Daemon, launch, wait_ready
+from tools.bench.prometheus import PrometheusServer
+
+TARGET = 0.95
+
+
+@dataclass
+class Figures:
+    rates: list[float] = field(default_factory=list)
+    aggregates: list[float] = field(default_factory=list)
+    gets: list[tuple[float, float]] = field(default_factory=list)
+
+
+def metrics_port(daemon: Daemon, log: Path, timeout: float = 300.0) -> int:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        found = re.search(r"metrics on http://127\.0\.0\.1:(\d+)/metrics", log.read_text())
+        if found:
+            return int(found.group(1))
+        time.sleep(0.05)
+    raise SystemExit(f"{daemon.name}: no metrics line in {log}")
+
+
+def one_round(daemon: Daemon, routes: int, into: Figures) -> None:
+    into.rates.append(work.dump_rate(daemon.path, routes, decoded=True))
+    run = work.concurrent_dumps(daemon.path, routes)
+    into.aggregates.append(run.items_per_s)
+    into.gets += run.get_stamps
+
+
+def row(name: str, scraped: list[float], quiet: list[float], unit: float, text: str) -> str:
+    best_s, best_q = max(scraped) / unit, max(quiet) / unit
+    med_s, med_q = statistics.median(scraped) / unit, statistics.median(quiet) / unit
+    worst = min(best_s / best_q, med_s / med_q)
+    verdict = "met" if worst >= TARGET else "MISSED"
+    return (f"| {name} | {best_s:.2f} / {med_s:.2f} {text} | {best_q:.2f} / {med_q:.2f} "
+            f"{text} | {best_s / best_q:.1%} / {med_s / med_q:.1%} | >= 95 % — {verdict} |")
+
+
+def latency_row(scraped: Figures, quiet: Figures) -> str:
+    def p(figs: Figures, q: float) -> float:
+        return work.percentile([b - a for a, b in figs.gets], q) * 1e3
+    return (f"| ROUTE4_GET during the 4 dumps, p50 / p99 | {p(scraped, 0.5):.2f} / "
+            f"{p(scraped, 0.99):.2f} ms | {p(quiet, 0.5):.2f} / {p(quiet, 0.99):.2f} ms | "
+            f"{len(scraped.gets)} / {len(quiet.gets)} GETs | (information) |")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--routes", type=int, default=1_000_000)
+    parser.add_argument("--duration", type=float, default=60.0,
+                        help="seconds of alternating rounds (default %(default)s)")
+    parser.add_argument("--interval", default="100ms", help="scrape interval (default 100ms)")
+    args = parser.parse_args(argv)
+    with tempfile.TemporaryDirectory(prefix="bench-scrape-") as tmpdir:
+        tmp = Path(tmpdir)
+        common = ("--preload-fullview", str(args.routes), "--metrics-listen", "127.0.0.1:0")
+        daemons = [launch(tmp, name, "tools.reactord", *common) for name in ("scraped", "quiet")]
+        try:
+            for daemon in daemons:
+                wait_ready(daemon)
+            port = metrics_port(daemons[0], tmp / "scraped.log")
+            figures = {"scraped": Figures(), "quiet": Figures()}
+            with PrometheusServer(tmp, f"127.0.0.1:{port}", args.interval) as prom:
+                started, rounds = time.monotonic(), 0
+                while time.monotonic() - started < args.duration or rounds < 4:
+                    daemon = daemons[rounds % 2]
+                    one_round(daemon, args.routes, figures[daemon.name])
+                    rounds += 1
+                span = f"{int(time.monotonic() - started) + 5}s"
+                scrapes = prom.value(f'count_over_time(up{{job="reactord"}}[{span}])') or 0
+                succeeded = prom.value(f'sum_over_time(up{{job="reactord"}}[{span}])') or 0
+                mean = prom.value(f'avg_over_time(scrape_duration_seconds[{span}])') or 0
+        finally:
+            for daemon in daemons:
+                daemon.stop()
+    s, q = figures["scraped"], figures["quiet"]
+    print(f"scrape soak: {args.routes:,} routes, {rounds} rounds in "
+          f"{time.monotonic() - started:.0f} s; Prometheus every {args.interval}: "
+          f"{scrapes:.0f} scrapes, {succeeded:.0f} succeeded, mean {mean * 1e3:.2f} ms")
+    print("| figure (best / median of the rounds) | scraped | not scraped | ratio | target |")
+    print("|---|---|---|---|---|")
+    print(row("full view LIST, decoded", s.rates, q.rates, 1e6, "M items/s"))
+    print(row("4 concurrent dumps, aggregate", s.aggregates, q.aggregates, 1e6, "M items/s"))
+    print(latency_row(s, q))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
