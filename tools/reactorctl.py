@@ -104,12 +104,14 @@ def show_records(records: list[tuple[Any, ...]], view: View, as_json: bool,
 
 
 def show_stream(source: Listing | Stream[tuple[Any, ...]], view: View,
-                args: argparse.Namespace) -> bool:
+                args: argparse.Namespace, client: Client) -> bool:
     """Write records as they arrive; False if the reader went away (stream cancelled).
 
     Into a pipe or a terminal (a pager above all), through a ``Backlog``: the
     socket is read on while the reader waits, and a ``Listing`` pauses and
-    resumes instead of stalling (``tools.ctl.listing``)."""
+    resumes instead of stalling (``tools.ctl.listing``).  A Ctrl-C may land in
+    the middle of reading a frame: the connection is then closed rather than
+    drained (closing it ends the stream in the daemon at once)."""
     with paged(not args.no_pager) as real_out:
         backlog = Backlog(real_out) if can_block(real_out) else None
         out = cast(IO[str], backlog) if backlog is not None else real_out
@@ -129,6 +131,9 @@ def show_stream(source: Listing | Stream[tuple[Any, ...]], view: View,
                 backlog.finish()
         except OutputClosed:
             return False
+        except KeyboardInterrupt:
+            client.close()
+            raise
         finally:
             if isinstance(batches, Generator):
                 batches.close()    # cancels and drains a stream that has not ended
@@ -153,7 +158,7 @@ def list_action(table: Table, args: argparse.Namespace) -> Action:
 
     def run(client: Client) -> int:
         listing = Listing(client, table.req(wire.OP_LIST), payload, table.record)
-        if not show_stream(listing, table.view, args):
+        if not show_stream(listing, table.view, args, client):
             silence_stdout()
         elif listing.incomplete and listing.last_record is not None:
             key = table.key_text(table.record.unpack(listing.last_record))
@@ -223,7 +228,7 @@ def clients_action(args: argparse.Namespace) -> Action:
 
     def run(client: Client) -> int:
         stream = client.stream(wire.CLIENTS, record=wire.CLIENT)
-        if not show_stream(stream, CLIENTS_VIEW, args):
+        if not show_stream(stream, CLIENTS_VIEW, args, client):
             silence_stdout()
         return 0
     return run

@@ -44,6 +44,10 @@ log = logging.getLogger("reactord")
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    return build_parser().parse_args(argv)
+
+
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="reactord", description=__doc__.split("\n\n")[0])
     parser.add_argument("--socket", default=None,
                         help="API socket path (default: $REACTORD_SOCKET, /run/reactord.sock "
@@ -78,7 +82,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--version", action="version", version=f"reactord {__version__}")
     parser.add_argument("--preload-fullview", type=int, default=0, metavar="N",
                         help="load a synthetic full view of N IPv4 routes at start")
-    return parser.parse_args(argv)
+    return parser
 
 
 def build_config(args: argparse.Namespace) -> ServerConfig:

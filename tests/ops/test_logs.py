@@ -91,7 +91,7 @@ def test_sighup_never_kills_and_reopens_the_log_file(tmp_path: Path) -> None:
     daemon = start_process([sys.executable, "-m", "tools.reactord", "--socket", path,
                             "--log-file", str(log_file)], path, tmp_path / "stderr")
     try:
-        assert "listening on" in log_file.read_text()
+        wait_for(lambda: "listening on" in log_file.read_text(), what="the start line")
         log_file.rename(rotated)                      # what logrotate does, then SIGHUP
         daemon.proc.send_signal(signal.SIGHUP)
         wait_for(log_file.exists, what="the log file reopened")

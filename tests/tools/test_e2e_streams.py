@@ -89,7 +89,7 @@ def test_interrupt_cancels_the_stream_and_exits_130(big: ServerProcess,
         lister.wait(timeout=30)
     else:
         _, err = lister.communicate(timeout=30)
-    assert lister.returncode == 130 and err == b""
+    assert lister.returncode == 130 and err == b"", err
     wait_no_stream(big.path)
 
 

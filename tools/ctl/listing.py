@@ -154,6 +154,12 @@ class Listing:
                     if backlog is not None and backlog.full:
                         paused = True
                         break
+            except KeyboardInterrupt:
+                # It may have landed between a recv and its decoding: the
+                # connection cannot be drained, so it is closed (which ends the
+                # stream in the daemon at once; Stream.close then does nothing).
+                self._client.close()
+                raise
             finally:
                 stream.close()
             if not paused:
