@@ -51,6 +51,14 @@ def metrics_port(daemon: Daemon, log: Path, timeout: float = 300.0) -> int:
     raise SystemExit(f"{daemon.name}: no metrics line in {log}")
 
 
+def wait_scraping(prom: PrometheusServer, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while prom.value('up{job="reactord"}') != 1:
+        if time.monotonic() > deadline:
+            raise SystemExit("Prometheus never scraped the daemon")
+        time.sleep(0.1)
+
+
 def one_round(daemon: Daemon, routes: int, into: Figures) -> None:
     into.rates.append(work.dump_rate(daemon.path, routes, decoded=True))
     run = work.concurrent_dumps(daemon.path, routes)
@@ -92,6 +100,7 @@ def main(argv: list[str] | None = None) -> int:
             port = metrics_port(daemons[0], tmp / "scraped.log")
             figures = {"scraped": Figures(), "quiet": Figures()}
             with PrometheusServer(tmp, f"127.0.0.1:{port}", args.interval) as prom:
+                wait_scraping(prom)        # its first scrape comes about 5 s after start
                 started, rounds = time.monotonic(), 0
                 while time.monotonic() - started < args.duration or rounds < 4:
                     daemon = daemons[rounds % 2]
