@@ -2,7 +2,9 @@
 
 The concept: a ``Server`` owns the listening socket's ``Listener`` and one
 ``Session`` per accepted connection; it holds the counters STATS reports and
-runs the shutdown sequence of wire-v1 section 5.  Everything protocol-shaped
+runs the shutdown sequence of wire-v1 section 5.  What happens to
+connections and requests is reported to ``observe`` (``api.observe``: the
+request log, the metrics), in the order that module states.  Everything protocol-shaped
 lives in the sessions, the codec and the registry; the server only wires them
 to the loop.
 
@@ -119,8 +121,8 @@ class Server:
 
     def stream_ended(self, session: Session, stream: ActiveStream, status: int) -> None:
         log.debug("client %d: %s stream (id %d) ended %s: %d records in %.3f s",
-                 session.client_id, stream.entry.name, stream.request_id,
-                 wire.status_name(status), stream.records, self._clock() - stream.started)
+                  session.client_id, stream.entry.name, stream.request_id,
+                  wire.status_name(status), stream.records, self._clock() - stream.started)
         self.observe.stream_ended(session, stream, status)
 
     def session_closed(self, session: Session, reason: str) -> None:

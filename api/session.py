@@ -40,6 +40,9 @@ Invariants:
 - requests are served only while ``len(output) <= output_cap``;
 - every response carries the id of the request it answers; a stream's id lives
   in its ``ActiveStream``;
+- every request taken from the decoder is reported once to
+  ``host.observe`` (``api.observe``) with its final status, a stream's when
+  it ends (through the host's ``stream_ended``);
 - every write goes through ``_write``, so ``_written - len(output)`` is the
   number of bytes sent, which the stall check compares between checks;
 - after ``close()`` (idempotent) nothing is written and nothing is served; a

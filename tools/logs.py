@@ -76,18 +76,13 @@ class ReopenableFileHandler(logging.FileHandler):
     def reopen(self) -> None:
         """Open the path again; raise OSError (old file kept) if it cannot be."""
         fresh = self._open()
-        with self.lock or _NoLock():
+        self.acquire()              # no record is written half to each file
+        try:
             old, self.stream = self.stream, fresh
+        finally:
+            self.release()
         if old is not None:
             old.close()
-
-
-class _NoLock:
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, *exc: object) -> None:
-        return None
 
 
 class LogOutput:
