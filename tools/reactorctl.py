@@ -309,7 +309,8 @@ def _batch_option(parser: argparse.ArgumentParser) -> None:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog=PROG, description="Control reactord: nexthops, routes, fdb, conntrack, stats.",
-        epilog="Without -s: $REACTORD_SOCKET, /run/reactord.sock as root, "
+        epilog="Without -s: $REACTORD_SOCKET; as root /run/reactord/reactord.sock if "
+               "/run/reactord exists (the systemd units), else /run/reactord.sock; "
                "$XDG_RUNTIME_DIR/reactord.sock, or reactord-$UID.sock in the temp directory.")
     parser.add_argument("-s", "--socket", metavar="PATH", help="the daemon's API socket")
     parser.add_argument("-j", "--json", action="store_true", help="JSON output, one object "

@@ -50,8 +50,10 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="reactord", description=__doc__.split("\n\n")[0])
     parser.add_argument("--socket", default=None,
-                        help="API socket path (default: $REACTORD_SOCKET, /run/reactord.sock "
-                             "as root, $XDG_RUNTIME_DIR/reactord.sock, or a per-user temp path)")
+                        help="API socket path (default: $REACTORD_SOCKET; as root "
+                             "/run/reactord/reactord.sock if /run/reactord exists, else "
+                             "/run/reactord.sock; $XDG_RUNTIME_DIR/reactord.sock, or a "
+                             "per-user temp path)")
     parser.add_argument("--socket-mode", default="0660", type=lambda s: int(s, 8),
                         help="permissions of the socket file, octal (default 0660)")
     parser.add_argument("--write-high", type=int, default=wire.DEFAULT_WRITE_HIGH,
