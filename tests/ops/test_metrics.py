@@ -15,6 +15,7 @@ from prometheus_client.parser import text_string_to_metric_families as parse_tex
 
 from api.client import Client
 from api.metrics import STATS_METRICS, TABLES
+from api.version import __version__
 from tests.ops.util import log_port, tool
 from tests.support.process import ServerProcess
 from tests.support.rawclient import wait_for
@@ -71,6 +72,7 @@ def test_metrics_report_tables_requests_and_the_process(daemon: tuple[ServerProc
     assert got[("reactord_items_streamed_total", ())] >= 1000
     assert got[("reactord_sent_bytes_total", ())] >= 1000 * 24     # 12-byte header + record
     assert got[("reactord_connections_total", ())] >= 3
+    assert figures["version"] == __version__ and figures["rss_bytes"] > 10 << 20   # STATS
     assert got[("reactord_build_info", (("version", figures["version"]),))] == 1
     assert got[("process_resident_memory_bytes", ())] > 10 << 20
     assert got[("process_open_fds", ())] > 3
