@@ -12,8 +12,8 @@ The concept: one handler on the root logger, chosen once at start.
 - stderr otherwise: every line timestamped.
 
 Line format: ``2026-11-27T10:11:12.345+0000 reactord: INFO: text`` (local time
-with its UTC offset, milliseconds), or ``<6>reactord: INFO: text`` for the
-journal.  A record's message never contains a newline from our own code; an
+with its UTC offset, milliseconds), or ``<6>INFO: text`` for the journal
+(which adds the time and ``reactord[PID]`` itself).  A record's message never contains a newline from our own code; an
 exception's traceback follows its line as extra lines (the journal keeps them
 in one entry only when they go through the same stream).
 """
@@ -44,10 +44,11 @@ class TimestampFormatter(logging.Formatter):
 
 
 class JournalFormatter(logging.Formatter):
-    """``<N>`` syslog priority prefix (journald's SyslogLevelPrefix), no timestamp."""
+    """``<N>`` syslog priority prefix (journald's SyslogLevelPrefix), no timestamp,
+    no program name (the journal records both)."""
 
     def __init__(self) -> None:
-        super().__init__(BODY)
+        super().__init__("%(levelname)s: %(message)s")
 
     def format(self, record: logging.LogRecord) -> str:
         priority = PRIORITIES.get(record.levelno, 6)

@@ -77,7 +77,7 @@ def test_journald_gets_priorities_instead_of_timestamps(tmp_path: Path) -> None:
                                 env=env(JOURNAL_STREAM=f"{st.st_dev}:{st.st_ino}"))
         assert proc.wait(30) == 1
     assert lines(out.read_text()) == [
-        "<3>reactord: ERROR: cannot start: --metrics-listen 'nonsense': expected HOST:PORT "
+        "<3>ERROR: cannot start: --metrics-listen 'nonsense': expected HOST:PORT "
         "or a socket path"]
     daemon = start_process([tool("reactord"), "--socket", str(path)], str(path),
                            tmp_path / "other.log", env=env(JOURNAL_STREAM="1:2"))

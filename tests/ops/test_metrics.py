@@ -4,6 +4,7 @@ promtool and a Prometheus client parser read them, and how it meets bad HTTP."""
 from __future__ import annotations
 
 import http.client
+import random
 import socket
 import subprocess
 from collections.abc import Iterator
@@ -173,3 +174,41 @@ def test_a_bad_metrics_address_is_one_line(tmp_path: Path, address: str, why: st
                              address], capture_output=True, text=True, timeout=30)
     assert result.returncode == 1 and why in result.stderr, result
     assert "Traceback" not in result.stderr and not (tmp_path / "s").exists()
+
+
+def junk(rng: random.Random) -> bytes:
+    """Something between a valid request and noise."""
+    kind = rng.randrange(5)
+    if kind == 0:
+        return rng.randbytes(rng.randrange(1, 4000))
+    line = rng.choice([b"GET /metrics HTTP/1.1", b"GET / HTTP/1.0", b"POST /metrics HTTP/1.1",
+                       b"GET /metrics?x=1 HTTP/1.1", b"BREW /pot HTCPCP/1.0", b"GET"])
+    headers = [rng.choice([b"Host: x", b"Accept: application/openmetrics-text",
+                           b"Transfer-Encoding: chunked", b"Content-Length: 3",
+                           b"Content-Length: -1", b"Connection: close", b"X: " + b"y" * 9000,
+                           b" folded", b"Bad Header", rng.randbytes(20)])
+               for _ in range(rng.randrange(0, 6))]
+    text = b"\r\n".join([line, *headers]) + b"\r\n\r\n"
+    if kind == 1:
+        text = text * rng.randrange(2, 5)              # pipelined
+    elif kind == 2:
+        text = text[:rng.randrange(len(text))]         # cut short
+    elif kind == 3:
+        text += b"abc" + rng.randbytes(10)
+    return text
+
+
+def test_junk_never_hurts_the_endpoint(daemon: tuple[ServerProcess, int]) -> None:
+    proc, port = daemon
+    rng = random.Random(14)
+    for _ in range(300):
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+            try:
+                sock.sendall(junk(rng))
+                sock.shutdown(socket.SHUT_WR)
+                while sock.recv(65536):
+                    pass
+            except ConnectionResetError:
+                pass       # the endpoint closed on input it had not read: allowed
+    assert get(port)[0] == 200
+    assert "Traceback" not in proc.log() and "ERROR" not in proc.log()
