@@ -140,18 +140,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.preload_fullview:
         preload(tables, args.preload_fullview)
     try:
-        sock = ops.inherited or listen_unix(path, mode=args.socket_mode)
+        inode = listen(server, ops, path, args.socket_mode)
     except OSError as err:
         reactor.close()
         ops.close()
         return ops.cannot_start(str(err))
-    server.listen(sock)
-    inode = 0 if ops.inherited else os.stat(path).st_ino   # an inherited path is not ours
-    log.info("listening on %s (%s): write_high %d, write_low %d, output_cap %d, "
-             "max_clients %d, stall_timeout %gs, idle_timeout %gs", socket_name(sock),
-             "from systemd" if ops.inherited else f"mode {args.socket_mode:o}",
-             config.write_high, config.write_low, config.output_cap, config.max_clients,
-             config.stall_timeout, config.idle_timeout)
     ops.ready(reactor, server)
     try:
         reactor.run()
@@ -162,6 +155,20 @@ def main(argv: Sequence[str] | None = None) -> int:
             remove_socket_file(path, inode)
     log.info("stopped")
     return 0
+
+
+def listen(server: Server, ops: Operations, path: str, mode: int) -> int:
+    """Serve the socket systemd passed, else one bound at ``path``; the inode of
+    the socket file to remove at exit (0: the path is not ours)."""
+    sock = ops.inherited or listen_unix(path, mode=mode)
+    server.listen(sock)
+    config = server.config
+    log.info("listening on %s (%s): write_high %d, write_low %d, output_cap %d, "
+             "max_clients %d, stall_timeout %gs, idle_timeout %gs", socket_name(sock),
+             "from systemd" if ops.inherited else f"mode {mode:o}",
+             config.write_high, config.write_low, config.output_cap, config.max_clients,
+             config.stall_timeout, config.idle_timeout)
+    return 0 if ops.inherited else os.stat(path).st_ino
 
 
 def refuse_live_daemon(path: str) -> None:

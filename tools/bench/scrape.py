@@ -113,16 +113,19 @@ def main(argv: list[str] | None = None) -> int:
         finally:
             for daemon in daemons:
                 daemon.stop()
-    s, q = figures["scraped"], figures["quiet"]
     print(f"scrape soak: {args.routes:,} routes, {rounds} rounds in "
           f"{time.monotonic() - started:.0f} s; Prometheus every {args.interval}: "
           f"{scrapes:.0f} scrapes, {succeeded:.0f} succeeded, mean {mean * 1e3:.2f} ms")
+    print_table(figures["scraped"], figures["quiet"])
+    return 0
+
+
+def print_table(s: Figures, q: Figures) -> None:
     print("| figure (best / median of the rounds) | scraped | not scraped | ratio | target |")
     print("|---|---|---|---|---|")
     print(row("full view LIST, decoded", s.rates, q.rates, 1e6, "M items/s"))
     print(row("4 concurrent dumps, aggregate", s.aggregates, q.aggregates, 1e6, "M items/s"))
     print(latency_row(s, q))
-    return 0
 
 
 if __name__ == "__main__":
