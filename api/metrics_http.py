@@ -24,7 +24,7 @@ Bounds (per connection, then per endpoint):
 - time: a connection silent for ``IDLE_TIMEOUT`` s, or whose output makes no
   progress for as long, is closed;
 - connections: at most ``MAX_CONNECTIONS`` at once; beyond, a new one is
-  closed at accept.
+  closed at accept (one warning per episode, until a connection is served).
 
 Callback order: ``on_read`` feeds h11 and answers every complete request it
 yields (stopping at the output cap); ``on_write`` (output fully drained)
@@ -72,14 +72,18 @@ class MetricsEndpoint:
         self.server_name = server_name.encode()
         self.connections: set[HttpConnection] = set()
         self.scrapes = 0
+        self._warned = False
         self._reactor = reactor
         self._listener = Listener(reactor, sock, self._on_accept)
 
     def _on_accept(self, listener: Listener, sock: socket.socket, address: Any) -> None:
         if len(self.connections) >= MAX_CONNECTIONS:
-            log.warning("metrics: refused a connection: %d open already", MAX_CONNECTIONS)
+            if not self._warned:              # once per episode: no log flood
+                self._warned = True
+                log.warning("metrics: refused a connection: %d open already", MAX_CONNECTIONS)
             sock.close()
             return
+        self._warned = False
         self.connections.add(HttpConnection(self, BufferEvent(self._reactor, sock)))
 
     def close(self) -> None:
