@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import pty
+import select
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -69,3 +73,40 @@ def test_the_script_follows_the_parser(tmp_path: Path) -> None:
     script = tmp_path / "new.bash"
     script.write_text(bash_script(parser))
     assert "--brand-new-option" in complete(script, ["reactorctl", "--b"], tmp_path)
+
+
+def read_until(fd: int, wanted: bytes, timeout: float = 10.0) -> bytes:
+    """What the terminal shows, until ``wanted`` appears (or fail after ``timeout``)."""
+    seen = b""
+    deadline = time.monotonic() + timeout
+    while wanted not in seen:
+        left = deadline - time.monotonic()
+        if left <= 0 or not select.select([fd], [], [], left)[0]:
+            raise AssertionError(f"{wanted!r} not shown; the terminal showed {seen!r}")
+        seen += os.read(fd, 4096)
+    return seen
+
+
+def test_tab_completes_in_an_interactive_bash(script: Path, tmp_path: Path) -> None:
+    """Keystrokes into a real interactive bash on a pty: TAB completes the keyword,
+    a double TAB lists the candidates."""
+    master, slave = pty.openpty()
+    shell = subprocess.Popen(["bash", "--norc", "--noprofile", "-i"], stdin=slave,
+                             stdout=slave, stderr=slave, cwd=tmp_path, start_new_session=True,
+                             env={"PATH": os.environ["PATH"], "HOME": str(tmp_path),
+                                  "TERM": "dumb", "PS1": "ready$ "})
+    os.close(slave)
+    try:
+        os.write(master, f"source {script}\n".encode())
+        read_until(master, b"ready$ ")
+        os.write(master, b"reactorctl nexthop add 7 bla\t")
+        read_until(master, b"blackhole ")
+        os.write(master, b"\x15reactorctl route\t\t")           # Ctrl-U, then a new line
+        read_until(master, b"route6")
+        os.write(master, b"\x15exit\n")
+        assert shell.wait(10) == 0
+    finally:
+        if shell.poll() is None:
+            shell.kill()
+            shell.wait()
+        os.close(master)
