@@ -9,10 +9,12 @@ import re
 import subprocess
 import sys
 
+from tests.ops.util import require
 from tests.support.process import ROOT
 
 
 def test_the_scrape_bench_runs() -> None:
+    require("prometheus")
     result = subprocess.run([sys.executable, "-m", "tools.bench.scrape", "--routes", "20000",
                              "--duration", "1"], cwd=ROOT, capture_output=True, text=True,
                             timeout=300)

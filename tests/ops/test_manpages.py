@@ -6,12 +6,14 @@ import subprocess
 import sys
 from pathlib import Path
 
+from tests.ops.util import require
 from tests.support.process import ROOT
 from tools.manpage import manpage
 from tools.reactorctl import build_parser
 
 
 def render(page: Path) -> str:
+    require("groff", "man")
     lint = subprocess.run(["groff", "-man", "-Tutf8", "-ww", "-z", str(page)],
                           capture_output=True, text=True, timeout=60)
     assert (lint.returncode, lint.stderr) == (0, ""), lint

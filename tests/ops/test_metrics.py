@@ -17,7 +17,7 @@ from prometheus_client.parser import text_string_to_metric_families as parse_tex
 from api.client import Client
 from api.metrics import STATS_METRICS, TABLES
 from api.version import __version__
-from tests.ops.util import log_port, tool
+from tests.ops.util import log_port, require, tool
 from tests.support.process import ServerProcess
 from tests.support.rawclient import wait_for
 from tests.tools.util import ok, start_daemon
@@ -87,6 +87,7 @@ def test_metrics_report_tables_requests_and_the_process(daemon: tuple[ServerProc
 
 
 def test_promtool_accepts_the_text_format(daemon: tuple[ServerProcess, int]) -> None:
+    require("promtool")
     _, port = daemon
     status, ctype, body = get(port)
     assert (status, ctype) == (200, "text/plain; version=0.0.4; charset=utf-8")

@@ -5,12 +5,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tests.ops.util import log_port
+from tests.ops.util import log_port, require
 from tests.tools.util import ok, start_daemon
 from tools.bench.prometheus import PrometheusServer, wait_value
 
 
 def test_prometheus_scrapes_reactord_and_answers_queries(tmp_path: Path) -> None:
+    require("prometheus")
     daemon = start_daemon(tmp_path, "--preload-fullview", "2000",
                           "--metrics-listen", "127.0.0.1:0")
     prom = None

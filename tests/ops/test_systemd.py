@@ -15,7 +15,7 @@ import pytest
 
 from api import wire
 from api.client import Client
-from tests.ops.util import NotifyReceiver, env, tool
+from tests.ops.util import NotifyReceiver, env, require, tool
 from tests.support.process import ROOT
 from tests.support.rawclient import wait_for
 
@@ -39,6 +39,7 @@ def installed_units(tmp: Path) -> tuple[Path, Path]:
 
 
 def test_units_pass_systemd_analyze_verify(tmp_path: Path) -> None:
+    require("systemd-analyze")
     service, sock = installed_units(tmp_path)
     result = verify(service, sock)
     assert (result.returncode, result.stdout, result.stderr) == (0, "", "")
@@ -54,6 +55,7 @@ def test_units_pass_systemd_analyze_verify(tmp_path: Path) -> None:
 
 
 def test_socket_activation_starts_reactord_on_the_first_connection(tmp_path: Path) -> None:
+    require("systemd-socket-activate")
     path = tmp_path / "api.sock"
     log = tmp_path / "reactord.log"
     activator = subprocess.Popen(

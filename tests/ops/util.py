@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import socket
 import sys
 import time
 from pathlib import Path
+
+import pytest
 
 from tests.support.process import ROOT
 
@@ -78,3 +81,15 @@ def log_port(text: str) -> int:
     found = re.search(r"metrics on http://[^ ]*:(\d+)/metrics", text)
     assert found, text
     return int(found.group(1))
+
+
+def require(*tools: str) -> None:
+    """Skip the test where a system tool it drives is missing, with the reason;
+    under CI ($CI set, as .ci/run runs, after installing them) fail instead."""
+    missing = [name for name in tools if shutil.which(name) is None]
+    if not missing:
+        return
+    why = f"{', '.join(missing)} not installed (.ci/run installs it with apt-get)"
+    if os.environ.get("CI"):
+        pytest.fail(why)
+    pytest.skip(why)
