@@ -16,7 +16,7 @@ from tests.support.process import ROOT
 def test_the_scrape_bench_runs() -> None:
     require("prometheus")
     result = subprocess.run([sys.executable, "-m", "tools.bench.scrape", "--routes", "20000",
-                             "--duration", "1"], cwd=ROOT, capture_output=True, text=True,
+                             "--duration", "1", "--idle", "1"], cwd=ROOT, capture_output=True, text=True,
                             timeout=300)
     assert result.returncode == 0, result.stderr
     head, *rows = result.stdout.splitlines()
@@ -24,4 +24,4 @@ def test_the_scrape_bench_runs() -> None:
     assert found and int(found.group(1)) >= 1, head
     assert [r.split("|")[1].strip() for r in rows[2:]] == [
         "full view LIST, decoded", "4 concurrent dumps, aggregate",
-        "ROUTE4_GET during the 4 dumps, p50 / p99"]
+        "ROUTE4_GET during the 4 dumps, p50 / p99", "daemon CPU while idle for 1 s"]

@@ -14,7 +14,10 @@ passed; each round measures on one daemon the full-view figures of
 must stay within 5 % of the quiet one (best and median of the rounds).
 Prometheus' own CPU use hits both daemons alike (it runs throughout); the
 difference is what serving the scrapes costs reactord.  The scrape count and
-the mean scrape duration come from Prometheus itself.
+the mean scrape duration come from Prometheus itself.  Last, both daemons idle
+for 10 s while the scrapes go on: the difference in their CPU time is what the
+scrapes cost, free of the noise of other processes (the throughput rows are
+not: on a shared 2-CPU machine two identical daemons can differ by 10 %).
 """
 
 from __future__ import annotations
@@ -59,6 +62,13 @@ def wait_scraping(prom: PrometheusServer, timeout: float = 60.0) -> None:
         time.sleep(0.1)
 
 
+def idle_cpu(daemons: list[Daemon], seconds: float) -> dict[str, float]:
+    """CPU seconds each daemon uses over ``seconds`` of idleness (the scrapes go on)."""
+    before = {d.name: work.cpu_seconds(d.pid) for d in daemons}
+    time.sleep(seconds)
+    return {d.name: work.cpu_seconds(d.pid) - before[d.name] for d in daemons}
+
+
 def one_round(daemon: Daemon, routes: int, into: Figures) -> None:
     into.rates.append(work.dump_rate(daemon.path, routes, decoded=True))
     run = work.concurrent_dumps(daemon.path, routes)
@@ -89,6 +99,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--duration", type=float, default=60.0,
                         help="seconds of alternating rounds (default %(default)s)")
     parser.add_argument("--interval", default="100ms", help="scrape interval (default 100ms)")
+    parser.add_argument("--idle", type=float, default=10.0,
+                        help="seconds of the idle CPU measurement (default %(default)s)")
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="bench-scrape-") as tmpdir:
         tmp = Path(tmpdir)
@@ -106,6 +118,9 @@ def main(argv: list[str] | None = None) -> int:
                     daemon = daemons[rounds % 2]
                     one_round(daemon, args.routes, figures[daemon.name])
                     rounds += 1
+                idle = idle_cpu(daemons, args.idle)
+                idle_scrapes = prom.value(
+                    f'count_over_time(up{{job="reactord"}}[{int(args.idle * 1000)}ms])') or 1
                 span = f"{int(time.monotonic() - started) + 5}s"
                 scrapes = prom.value(f'count_over_time(up{{job="reactord"}}[{span}])') or 0
                 succeeded = prom.value(f'sum_over_time(up{{job="reactord"}}[{span}])') or 0
@@ -117,6 +132,11 @@ def main(argv: list[str] | None = None) -> int:
           f"{time.monotonic() - started:.0f} s; Prometheus every {args.interval}: "
           f"{scrapes:.0f} scrapes, {succeeded:.0f} succeeded, mean {mean * 1e3:.2f} ms")
     print_table(figures["scraped"], figures["quiet"])
+    extra = idle["scraped"] - idle["quiet"]
+    print(f"| daemon CPU while idle for {args.idle:g} s | {idle['scraped'] * 1e3:.0f} ms | "
+          f"{idle['quiet'] * 1e3:.0f} ms | {extra / args.idle:.1%} of a CPU, "
+          f"{extra / idle_scrapes * 1e3:.2f} ms per scrape ({idle_scrapes:.0f}) | "
+          f"(information) |")
     return 0
 
 
