@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import math
 from bisect import bisect_left
+from functools import lru_cache
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Callable, Mapping
 
@@ -40,6 +41,7 @@ if TYPE_CHECKING:
 BUCKETS = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25,
            0.5, 1.0, 2.5, 10.0)
 """Upper bounds (seconds) of the latency histogram: a GET's 0.1 ms to a full dump's seconds."""
+Labels = tuple[tuple[str, str], ...]
 OPENMETRICS = "application/openmetrics-text; version=1.0.0; charset=utf-8"
 PROMETHEUS_TEXT = "text/plain; version=0.0.4; charset=utf-8"
 TABLES = ("nexthops", "routes4", "routes6", "fdb", "conntrack")
@@ -74,10 +76,10 @@ class Family:
     name: str
     kind: str                    # gauge, counter, histogram, info
     help: str
-    samples: list[tuple[str, dict[str, str], float]] = field(default_factory=list)
+    samples: list[tuple[str, Labels, float]] = field(default_factory=list)
 
     def add(self, value: float, suffix: str = "", **labels: str) -> Family:
-        self.samples.append((suffix, labels, value))
+        self.samples.append((suffix, tuple(labels.items()), value))
         return self
 
 
@@ -206,6 +208,15 @@ def format_bound(bound: float) -> str:
     return "+Inf" if math.isinf(bound) else repr(float(bound))
 
 
+@lru_cache(maxsize=4096)
+def label_text(labels: Labels) -> str:
+    """``{k="v",...}`` (escaped), or "" without labels.  Cached: a daemon has a
+    bounded set of label sets (types x statuses, types x buckets, tables)."""
+    if not labels:
+        return ""
+    return "{" + ",".join(f'{k}="{escape(v)}"' for k, v in labels) + "}"
+
+
 def escape(value: str) -> str:
     return value.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
 
@@ -225,10 +236,9 @@ def render(families: list[Family], openmetrics: bool) -> str:
                 head, kind = head + "_info", "gauge"
         lines.append(f"# HELP {head} {escape(family.help)}")
         lines.append(f"# TYPE {head} {kind}")
-        for suffix, labels, value in family.samples:
-            text = ",".join(f'{k}="{escape(v)}"' for k, v in labels.items())
-            lines.append(f"{family.name}{suffix}{{{text}}} {format_value(value)}" if text
-                         else f"{family.name}{suffix} {format_value(value)}")
+        name = family.name
+        lines += [f"{name}{suffix}{label_text(labels)} {format_value(value)}"
+                  for suffix, labels, value in family.samples]
     if openmetrics:
         lines.append("# EOF")
     return "\n".join(lines) + "\n"
