@@ -22,7 +22,7 @@ from typing import Any, Iterable, Iterator, TypeVar, overload
 
 from api.records import (
     ConntrackEntry, ConntrackKey, FdbEntry, FdbKey, Key, Nexthop, Record, Route4, Route4Key,
-    Route6, Route6Key,
+    Route6, Route6Key, TableRecord,
 )
 from api.text_grammar import TABLES, TextTable
 from api.text_words import TextError
@@ -30,10 +30,10 @@ from api.text_words import TextError
 __all__ = ["TextError", "parse", "parse_lines", "line", "columns", "cells", "as_json",
            "key_text", "parse_key"]
 
-R = TypeVar("R", Nexthop, Route4, Route6, FdbEntry, ConntrackEntry)
+R = TypeVar("R", bound=TableRecord[Any])
 
 
-def _grammar(kind: type[Record]) -> TextTable:
+def _grammar(kind: type[TableRecord[Any]]) -> TextTable:
     return TABLES[kind.TABLE]
 
 
