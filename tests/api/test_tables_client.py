@@ -165,17 +165,34 @@ def test_list_by_scope_with_limit_and_resume(tc: TablesClient) -> None:
     assert [r.prefix for r in seen] == [net4(i) for i in range(2, 30, 3)]
 
 
+MANY = 100_000     # 2.4 MB of frames: more than the daemon's output and the socket hold
+
+
 def test_leaving_a_listing_early_cancels_it(tc: TablesClient) -> None:
     tc.nexthops.add(GW)
-    tc.routes4.add(Route4(net4(i), 1) for i in range(20_000))   # more than the socket holds
+    tc.routes4.add(Route4(net4(i), 1) for i in range(MANY))
     with tc.routes4.list() as listing:
         first = next(listing)
+        assert tc.stats()["streams_active"] == 1
     assert first.prefix == net4(0) and listing.done
     assert tc.stats()["streams_active"] == 0, "cancelled and drained by with"
     for _ in tc.routes4.list():
         break                      # the loop's iterator is dropped: STREAM_CANCEL is sent
     assert tc.stats()["streams_active"] == 0
-    assert sum(1 for _ in tc.routes4.list()) == 20_000, "no EBUSY: the connection is free"
+    assert sum(1 for _ in tc.routes4.list()) == MANY, "no EBUSY: the connection is free"
+
+
+def test_one_listing_at_a_time_per_connection(tc: TablesClient) -> None:
+    tc.nexthops.add(GW)
+    tc.routes4.add(Route4(net4(i), 1) for i in range(MANY))
+    with tc.routes4.list() as first:
+        assert next(first).prefix == net4(0)
+        assert tc.stats()["streams_active"] == 1
+        with pytest.raises(Busy) as busy:
+            next(tc.nexthops.list())
+        assert busy.value.request == "NH_LIST"
+        tc.routes4.add(Route4(net4(MANY + 5), 1))   # a one-shot in the middle is fine
+        assert sum(1 for _ in first) == MANY - 1 + 1, "the new route is ahead of the cursor"
 
 
 def test_flush(tc: TablesClient) -> None:
