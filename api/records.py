@@ -31,56 +31,15 @@ from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network
 from typing import Any, ClassVar, Protocol, Self, TypeVar, Union
 
 from api import wire
+from api.mac import MacAddress
 
 IPAddress = Union[IPv4Address, IPv6Address]
+__all__ = ["MacAddress", "NexthopType", "FdbFlags", "Nexthop", "Route4", "Route4Key", "Route6",
+           "Route6Key", "FdbEntry", "FdbKey", "ConntrackEntry", "ConntrackKey", "TableRecord",
+           "Record", "Key", "IPAddress", "RECORD_TYPES"]
+
 Row = tuple[Any, ...]
 _ZERO16, _ZERO6 = bytes(16), bytes(6)
-
-
-class MacAddress:
-    """A 48-bit MAC address: from ``"02:00:00:00:00:01"``, 6 bytes or an int."""
-
-    __slots__ = ("_packed",)
-
-    def __init__(self, value: str | bytes | int | MacAddress) -> None:
-        if isinstance(value, MacAddress):
-            packed = value.packed
-        elif isinstance(value, str):
-            parts = value.split(":")
-            if len(parts) != 6 or not all(len(p) == 2 for p in parts):
-                raise ValueError(f"bad MAC address {value!r}: expected xx:xx:xx:xx:xx:xx")
-            packed = bytes.fromhex("".join(parts))
-        elif isinstance(value, (bytes, bytearray)):
-            if len(value) != 6:
-                raise ValueError(f"a MAC address is 6 bytes, not {len(value)}")
-            packed = bytes(value)
-        elif isinstance(value, int) and 0 <= value < 1 << 48:
-            packed = value.to_bytes(6, "big")
-        else:
-            raise ValueError(f"not a MAC address: {value!r}")
-        self._packed: bytes = packed
-
-    @property
-    def packed(self) -> bytes:
-        return self._packed
-
-    def __int__(self) -> int:
-        return int.from_bytes(self._packed, "big")
-
-    def __str__(self) -> str:
-        return self._packed.hex(":")
-
-    def __repr__(self) -> str:
-        return f"MacAddress('{self}')"
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, MacAddress) and other._packed == self._packed
-
-    def __lt__(self, other: MacAddress) -> bool:
-        return self._packed < other._packed
-
-    def __hash__(self) -> int:
-        return hash(self._packed)
 
 
 class NexthopType(IntEnum):

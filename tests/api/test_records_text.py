@@ -73,6 +73,13 @@ def test_key_token_round_trip(record: Record) -> None:
     assert key == record.key
 
 
+def test_reactorctl_parses_with_the_librarys_grammar_objects() -> None:
+    from api import text_grammar
+    from tools.ctl import syntax
+    assert syntax.TABLES is text_grammar.TABLES and syntax.ROUTE4 is text_grammar.ROUTE4
+    assert syntax.CtlSyntaxError is TextError
+
+
 def test_daemon_fields_read_back_but_stay_out_of_text() -> None:
     ct = ConntrackEntry(17, IPv4Address("192.0.2.1"), 53, IPv4Address("192.0.2.2"), 5353,
                         iface_id=2, state=1, ct_id=9, last_update_ns=5)
@@ -145,3 +152,5 @@ def test_mac_address_forms() -> None:
     assert mac == MacAddress(mac.packed) == MacAddress(int(mac)) == MacAddress(mac)
     assert len({mac, MacAddress(int(mac))}) == 1 and MacAddress(1) < mac
     assert repr(mac) == "MacAddress('02:ab:00:00:00:01')" and mac != "02:ab:00:00:00:01"
+    with pytest.raises(AttributeError):
+        mac._packed = b"\0" * 6
