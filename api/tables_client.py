@@ -20,7 +20,8 @@ Invariants:
   the earlier requests ``applied``, its ``index`` counts in the records given
   (not in the request) and ``record`` is that record.  Nothing after the
   failing request is sent.  A record that does not fit the wire raises
-  ``ValueError`` before its request is sent;
+  ``ValueError`` before its request is sent (as does an error raised by the
+  iterable itself), with a note saying how many records were applied;
 - ``flush`` is the daemon's FLUSH where the wire has one (fdb, conntrack:
   atomic); for nexthops and routes it is LIST and DEL requests in turns, with
   MISSING_OK, and not atomic: what other clients add meanwhile may stay;
@@ -50,6 +51,11 @@ R = TypeVar("R", bound=TableRecord[Any])
 K = TypeVar("K")
 A = TypeVar("A", IPv4Address, IPv6Address)
 Row = tuple[Any, ...]
+
+
+_MODULES = {"nexthop": wire.MODULE_NEXTHOP, "route4": wire.MODULE_ROUTE4,
+            "route6": wire.MODULE_ROUTE6, "fdb": wire.MODULE_FDB,
+            "conntrack": wire.MODULE_CONNTRACK}
 
 
 def _batch_size(record_size: int) -> int:
@@ -83,9 +89,7 @@ class Table(Generic[R, K]):
         self._key_of = key_of
         self._del_record = del_record
         self._del_size = del_size
-        self._module = {"nexthop": wire.MODULE_NEXTHOP, "route4": wire.MODULE_ROUTE4,
-                        "route6": wire.MODULE_ROUTE6, "fdb": wire.MODULE_FDB,
-                        "conntrack": wire.MODULE_CONNTRACK}[kind.TABLE]
+        self._module = _MODULES[kind.TABLE]
 
     def req(self, op: int) -> int:
         """The request type of ``op`` (``wire.OP_ADD`` ...) for this table."""
@@ -120,18 +124,20 @@ class Table(Generic[R, K]):
         req_type, head, per = self.req(op), wire.BULK_FLAGS.pack(flags), _batch_size(size)
         done = 0
         it = iter(items)
-        while batch := builtins.list(islice(it, per)):
-            try:
+        while True:
+            try:      # the caller's iterable or a record's encoding may raise
+                batch = builtins.list(islice(it, per))
                 payload = head + b"".join(map(encode, batch))
-            except ValueError as exc:
+            except Exception as exc:
                 exc.add_note(f"{done} records of earlier requests were applied")
                 raise
+            if not batch:
+                return done
             try:
                 self.client.call(req_type, payload)
             except ApiCallError as exc:
                 raise _located(exc, batch, done) from None
             done += len(batch)
-        return done
 
     def _list(self, scope: int, after: K | R | None, limit: int) -> Listing[R]:
         if not 0 <= limit <= 0xFFFFFFFF:

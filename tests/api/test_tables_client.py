@@ -17,7 +17,7 @@ from typing import Iterator
 
 import pytest
 
-from api import wire
+from api import text, wire
 from api.client import Client
 from api.client_errors import AlreadyExists, ApiCallError, Busy, InvalidArgument, NotFound
 from api.codec import Request, RequestDecoder, encode_response
@@ -26,6 +26,7 @@ from api.records import (
     Route4Key, Route6,
 )
 from api.tables_client import TablesClient
+from api.text_words import TextError
 from tests.support.process import ServerProcess
 from tests.tools.util import start_daemon
 
@@ -138,6 +139,15 @@ def test_a_record_that_does_not_fit_is_refused_before_its_request(tc: TablesClie
     assert tc.stats()["routes4"] == PER_ROUTE4_ADD
     with pytest.raises(ValueError):
         tc.routes4.list(vrf=0xFFFF)
+
+
+def test_an_error_of_the_iterable_says_what_was_applied(tc: TablesClient) -> None:
+    tc.nexthops.add(GW)
+    lines = [f"{net4(i)} via 1" for i in range(PER_ROUTE4_ADD + 3)] + ["10.0.0.1/8 via 1"]
+    with pytest.raises(TextError, match="host bits set") as info:
+        tc.routes4.add(text.parse_lines(Route4, lines))
+    assert info.value.__notes__ == [f"{PER_ROUTE4_ADD} records of earlier requests were applied"]
+    assert tc.stats()["routes4"] == PER_ROUTE4_ADD
 
 
 def test_bulk_add_and_delete_span_several_requests(tc: TablesClient) -> None:
