@@ -36,7 +36,7 @@ from typing import Any, overload
 
 from api import wire
 from api.client_errors import ApiCallError, ClientError, ConnectionClosed, ProtocolError, \
-    VersionMismatch, is_terminator
+    VersionMismatch, api_error, is_terminator
 from api.client_stream import Stream
 from api.codec import CodecError, Response, ResponseDecoder, encode_request, iter_tuples
 from reactor.unix import connect_unix
@@ -119,7 +119,7 @@ class Client:
         frame = self._wait(req_id)
         del self._pending[req_id]
         if frame.status:
-            raise ApiCallError(wire.type_name(req_type), frame.status, req_id)
+            raise api_error(wire.type_name(req_type), frame.status, req_id, frame.payload)
         return frame.payload
 
     def call(self, req_type: int, payload: bytes = b"") -> bytes:

@@ -16,7 +16,7 @@ from itertools import chain, islice
 from typing import TYPE_CHECKING, Any, Generator, Generic, Iterator, TypeVar, cast
 
 from api import wire
-from api.client_errors import ApiCallError, ClientError, ProtocolError, \
+from api.client_errors import ClientError, ProtocolError, api_error, \
     is_terminator
 from api.codec import Response, iter_records, iter_tuples
 
@@ -53,7 +53,7 @@ def _finish(st: _StreamState, frame: Response, *, closing: bool = False) -> None
         raise ProtocolError(f"{st.request}: error terminator with a payload")
     ok = (wire.OK, wire.EXFULL) + ((wire.ECANCELED,) if cancelled else ())
     if frame.status not in ok and not closing:
-        raise ApiCallError(st.request, frame.status, st.sid)
+        raise api_error(st.request, frame.status, st.sid)
 
 
 def _queued(st: _StreamState, frames: deque[Response]) -> list[Any]:
