@@ -34,11 +34,11 @@ from typing import IO, Any, Callable, Generator, Sequence, cast
 
 from api import wire
 from api.client import ApiCallError, Client, ClientError, ConnectionClosed, Stream
+from api.text_view import View
 from api.version import __version__
 from tools.ctl.completion import bash_script
 from tools.ctl.listing import Backlog, Listing
 from tools.ctl.load import LoadFailed, load_fullview, load_routes
-from api.text_view import View
 from tools.ctl.output import (
     CLIENTS_VIEW, OutputClosed, OutputError, TablePrinter, flush, paged, silence_stdout,
     stats_lines, write,
