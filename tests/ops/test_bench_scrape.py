@@ -25,3 +25,12 @@ def test_the_scrape_bench_runs() -> None:
     assert [r.split("|")[1].strip() for r in rows[2:]] == [
         "full view LIST, decoded", "4 concurrent dumps, aggregate",
         "ROUTE4_GET during the 4 dumps, p50 / p99", "daemon CPU while idle for 1 s"]
+
+
+def test_the_a_a_calibration_runs_without_prometheus() -> None:
+    result = subprocess.run([sys.executable, "-m", "tools.bench.scrape", "--routes", "20000",
+                             "--duration", "1", "--idle", "1", "--no-prometheus"], cwd=ROOT,
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert "nobody scraped (A/A)" in result.stdout.splitlines()[0]
+    assert len(result.stdout.splitlines()) == 7
