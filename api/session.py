@@ -9,9 +9,13 @@ Callback order (all from the reactor loop):
 - ``on_read``: feed the decoder, then serve every complete request in one
   pass (pipelined requests never wait for more bytes), stopping when the
   output passes the hard cap;
-- ``pump`` (scheduled with ``call_soon``): one bounded batch of stream records,
-  framed into one buffer, one ``write``; then yield to the loop, so other
-  connections and timers run between batches;
+- ``pump`` (scheduled with ``call_soon`` for one stream): one bounded batch
+  from the producer, framed into one buffer, one ``write``; then yield to the
+  loop, so other connections and timers run between batches.  After the batch
+  the stream is scheduled again, paused (``bev.write_full``), waiting (the
+  producer said ``Then.WAIT``) or ended;
+- ``wake_stream`` (the server, when a waiting stream may have news): schedule
+  a waiting stream's pump; nothing runs for it until then;
 - ``on_write`` (output drained to write_low): resume a paused stream, lift the
   read cap;
 - ``on_event``: EOF from a client that closed (``reactor.unix.peer_hung_up``:
@@ -33,6 +37,19 @@ a send has nothing to compare with and only records the figure, so a peer
 that reads nothing is closed after two timeouts at most (and never before
 one); where the kernel cannot be asked, after the first, as before.
 
+Lifecycle (``Phase``, one state instead of flags):
+- ``OPEN``: reading and serving requests;
+- ``CAPPED``: the output passed ``output_cap``: not reading or serving until
+  ``on_write`` (drained to write_low) reopens it;
+- ``DRAINING``: the client shut down its sending side (EOF, still reading):
+  finish the answers and the stream, then close;
+- ``SHUTTING_DOWN``: the server stops: nothing read or served, the stream
+  ended ESHUTDOWN; close once flushed (or at the server's deadline);
+- ``CLOSED``: final; ``close()`` is idempotent.
+Moves: OPEN <-> CAPPED, OPEN -> DRAINING, any but CLOSED -> SHUTTING_DOWN,
+any -> CLOSED.  (EOF is read only while reading, i.e. OPEN: a capped
+connection reads nothing, so it cannot be capped and half-closed at once.)
+
 Invariants:
 - the stream pump writes only while ``len(output) <= write_high``, at most
   ``stream_batch_bytes`` at a time, so records never bring the output above
@@ -42,25 +59,43 @@ Invariants:
   in its ``ActiveStream``;
 - every write goes through ``_write``, so ``_written - len(output)`` is the
   number of bytes sent, which the stall check compares between checks;
-- after ``close()`` (idempotent) nothing is written and nothing is served; a
-  callback that returns re-reads ``self._stream`` instead of trusting a local.
+- after ``close()`` (idempotent) nothing is written and nothing is served; any
+  handler may close the connection, so code that called one re-reads
+  ``self._phase`` and ``self._stream`` instead of trusting a local.
 """
 
 from __future__ import annotations
 
+import enum
 import logging
+from functools import partial
 from typing import Callable, Protocol
 
 from api import wire
+from api.batch import Then
 from api.codec import Oversized, Request, RequestDecoder, encode_response
 from api.config import ServerConfig
 from api.registry import ApiError, OneShot, Registry, call_guarded
-from api.stream import ActiveStream
+from api.stream import ActiveStream, Flow
 from reactor import (BEV_EVENT_EOF, BEV_EVENT_TIMEOUT, BEV_EVENT_WRITING, EV_READ, EV_WRITE,
                      BufferEvent)
 from reactor.unix import peer_hung_up, unsent_bytes
 
 log = logging.getLogger("api")
+
+
+class Phase(enum.Enum):
+    """Where a connection is in its life (see the module docstring)."""
+
+    OPEN = "open"
+    CAPPED = "capped"
+    DRAINING = "draining"
+    SHUTTING_DOWN = "shutting down"
+    CLOSED = "closed"
+
+
+_SERVING = (Phase.OPEN, Phase.DRAINING)
+"""Phases in which decoded requests are served."""
 
 
 class SessionHost(Protocol):
@@ -72,6 +107,7 @@ class SessionHost(Protocol):
 
     def call_soon(self, fn: Callable[[], object]) -> None: ...
     def now(self) -> float: ...
+    def stream_waits(self, session: Session) -> None: ...
     def stream_ended(self, session: Session, stream: ActiveStream, status: int) -> None: ...
     def session_closed(self, session: Session, reason: str) -> None: ...
 
@@ -87,14 +123,10 @@ class Session:
         self._pid = pid
         self._uid = uid
         self._decoder = RequestDecoder()
+        self._phase = Phase.OPEN
         self._stream: ActiveStream | None = None
-        self._pump_scheduled = False
-        self._capped = False
-        self._eof = False
-        self._shutting_down = False
-        self._closed = False
         self._request_id = 0
-        self._in_one_shot = False  # ctx.respond() is valid only then
+        self._one_shot: int | None = None   # its id while a one-shot runs: ctx.respond() is valid
         self._written = 0          # bytes ever written to the BufferEvent
         self._check_sent = -1      # bytes sent at the last stall check (-1: none yet)
         self._check_unsent = 0     # the kernel's unsent figure then
@@ -125,9 +157,9 @@ class Session:
         return self._request_id
 
     def respond(self, payload: bytes) -> None:
-        if not self._in_one_shot:
+        if self._one_shot is None:
             raise RuntimeError("ctx.respond() is for one-shot handlers only")
-        self._write(encode_response(self._request_id, wire.OK, payload))
+        self._write(encode_response(self._one_shot, wire.OK, payload))
 
     def _write(self, data: bytes) -> None:
         self._written += len(data)
@@ -136,8 +168,12 @@ class Session:
     # -- what the server and builtins see -------------------------------------
 
     @property
+    def phase(self) -> Phase:
+        return self._phase
+
+    @property
     def closed(self) -> bool:
-        return self._closed
+        return self._phase is Phase.CLOSED
 
     @property
     def stream(self) -> ActiveStream | None:
@@ -155,23 +191,34 @@ class Session:
         self._end_stream(stream, wire.ECANCELED)
         return True
 
+    def wake_stream(self) -> bool:
+        """Schedule the stream's pump if it is waiting (``Then.WAIT``); whether it was.
+
+        A woken stream is pumped like any other: paused at write_high, ended by
+        cancel or shutdown, asked again for a batch that may say WAIT again."""
+        stream = self._stream
+        if stream is None or stream.flow is not Flow.WAITING:
+            return False
+        self._schedule_pump(stream)
+        return True
+
     def begin_shutdown(self) -> None:
         """Stop reading; end the stream with ESHUTDOWN; close once flushed."""
-        if self._closed or self._shutting_down:
+        if self._phase is Phase.CLOSED or self._phase is Phase.SHUTTING_DOWN:
             return
-        self._shutting_down = True
+        self._phase = Phase.SHUTTING_DOWN
         self._bev.disable(EV_READ)
         stream = self._stream
         if stream is not None:
             self._end_stream(stream, wire.ESHUTDOWN)
         self._bev.set_watermark(EV_WRITE, 0, self._host.config.write_high)
-        if not self._closed and len(self._bev.output) == 0:
+        if self._phase is Phase.SHUTTING_DOWN and len(self._bev.output) == 0:
             self.close("shutdown")
 
     def close(self, reason: str = "closed") -> None:
-        if self._closed:
+        if self._phase is Phase.CLOSED:
             return
-        self._closed = True
+        self._phase = Phase.CLOSED
         self._stream = None
         self._bev.close()
         self._host.session_closed(self, reason)
@@ -186,11 +233,12 @@ class Session:
         bev = self._bev
         decoder = self._decoder
         cap = self._host.config.output_cap
-        while not self._closed and not self._shutting_down:
+        while self._phase in _SERVING:
             if len(bev.output) > cap:
-                self._capped = True
-                bev.disable(EV_READ)
-                return
+                if self._phase is Phase.OPEN:
+                    self._phase = Phase.CAPPED
+                    bev.disable(EV_READ)
+                return   # served again by on_write, once drained to write_low
             event = decoder.next_event()
             if event is None:
                 break
@@ -207,11 +255,11 @@ class Session:
             entry = self._host.registry.check(request.req_type, payload)
             self._request_id = req_id
             if isinstance(entry, OneShot):
-                self._in_one_shot = True
+                self._one_shot = req_id
                 try:
                     reply = call_guarded(entry, req_id, lambda: entry.handler(payload, self))
                 finally:
-                    self._in_one_shot = False
+                    self._one_shot = None
                 if len(reply) > wire.MAX_PAYLOAD:
                     log.error("handler %s replied %d bytes to request id %d",
                               entry.name, len(reply), req_id)
@@ -221,9 +269,10 @@ class Session:
             state = call_guarded(entry, req_id, lambda: entry.init(payload, self))
             if self._stream is not None:
                 raise ApiError(wire.EBUSY)
-            self._stream = ActiveStream.start(req_id, entry, state, self._host.now(),
-                                              self._host.config.stream_batch_bytes)
-            self._schedule_pump()
+            stream = ActiveStream.start(req_id, entry, state, self._host.now(),
+                                        self._host.config.stream_batch_bytes)
+            self._stream = stream
+            self._schedule_pump(stream)
         except ApiError as err:
             self._reply(req_id, err.status)
 
@@ -232,53 +281,54 @@ class Session:
 
     # -- the stream pump ---------------------------------------------------------
 
-    def _schedule_pump(self) -> None:
-        if not self._pump_scheduled:
-            self._pump_scheduled = True
-            self._host.call_soon(self._pump)
+    def _schedule_pump(self, stream: ActiveStream) -> None:
+        """One pump call for ``stream`` in a later pass (bound to it: a call left
+        over from an ended stream never drives the next one)."""
+        stream.flow = Flow.SCHEDULED
+        self._host.call_soon(partial(self._pump, stream))
 
-    def _pump(self) -> None:
-        self._pump_scheduled = False
-        stream = self._stream
-        if stream is None or stream.paused or self._closed:
-            return
-        bev = self._bev
-        high = self._host.config.write_high
-        if len(bev.output) > high:
-            stream.paused = True
+    def _pump(self, stream: ActiveStream) -> None:
+        if self._stream is not stream or stream.flow is not Flow.SCHEDULED:
+            return   # ended (cancel, EBUSY's peer, close) since it was scheduled
+        if self._output_full():
+            stream.flow = Flow.PAUSED
             return
         try:
-            frames, count = self._produce(stream)
+            frames, count, then = self._produce(stream)
         except ApiError as err:
-            self._end_stream(stream, err.status)
-            self._close_if_finished()
+            if self._stream is stream:
+                self._end_stream(stream, err.status)
+                self._close_if_finished()
             return
-        if not count:
+        if self._stream is not stream:
+            return   # the producer closed the connection
+        if count:
+            stream.records += count
+            self._host.items_streamed += count
+            self._write(frames)
+        if then is Then.END or (then is Then.MORE and not count):
             self._end_stream(stream, wire.OK)
             self._close_if_finished()
-            return
-        stream.records += count
-        self._host.items_streamed += count
-        self._write(frames)
-        if len(bev.output) > high:
-            stream.paused = True
+        elif then is Then.WAIT:
+            stream.flow = Flow.WAITING
+            self._host.stream_waits(self)
+        elif self._output_full():
+            stream.flow = Flow.PAUSED
         else:
-            self._schedule_pump()
+            self._schedule_pump(stream)
 
-    def _produce(self, stream: ActiveStream) -> tuple[bytes, int]:
-        """One batch of the stream, framed, and its record count (0: the end)."""
+    def _output_full(self) -> bool:
+        """Above write_high: the BufferEvent's own flag (a call, so that a type
+        checker does not carry its value across the write in between)."""
+        return self._bev.write_full
+
+    def _produce(self, stream: ActiveStream) -> tuple[bytes, int, Then]:
+        """One batch of the stream, framed, its item count and what follows it."""
         entry, state, limit = stream.entry, stream.state, stream.batch_limit
-        self._request_id = stream.request_id
-        next_blob = entry.next_blob
-        if next_blob is not None:
-            blob = call_guarded(entry, stream.request_id, lambda: next_blob(state, self, limit))
-            return call_guarded(entry, stream.request_id, lambda: stream.frame_blob(blob))
-        records = call_guarded(entry, stream.request_id,
-                               lambda: entry.next_batch(state, self, limit))
-        if not records:
-            return b"", 0
-        frames = call_guarded(entry, stream.request_id, lambda: stream.frame(records))
-        return frames, len(records)
+        rid = self._request_id = stream.request_id
+        batch = call_guarded(entry, rid, lambda: entry.produce(state, self, limit))
+        frames, count = call_guarded(entry, rid, lambda: stream.frame(batch))
+        return frames, count, batch.then
 
     def _end_stream(self, stream: ActiveStream, status: int) -> None:
         self._stream = None
@@ -288,30 +338,27 @@ class Session:
     # -- reactor callbacks --------------------------------------------------------
 
     def _on_write(self, bev: BufferEvent) -> None:
-        if self._shutting_down:
+        if self._phase is Phase.SHUTTING_DOWN:
             if len(bev.output) == 0:
                 self.close("shutdown")
             return
         stream = self._stream
-        if stream is not None and stream.paused:
-            stream.paused = False
-            self._schedule_pump()
-        if self._capped:
-            self._capped = False
-            if not self._eof:
-                bev.enable(EV_READ)
-            self._serve_requests()
-        else:
-            self._close_if_finished()
+        if stream is not None and stream.flow is Flow.PAUSED:
+            self._schedule_pump(stream)
+        if self._phase is Phase.CAPPED:
+            self._phase = Phase.OPEN
+            bev.enable(EV_READ)
+        self._serve_requests()   # what the cap held back; closes a finished DRAINING
 
     def _on_event(self, bev: BufferEvent, what: int) -> None:
         if what & BEV_EVENT_EOF:
-            self._eof = True
             if self._peer_gone():
                 self.close("client closed")  # nothing pending can reach it any more
                 return
             # The client only shut down its sending side: let the answers it
             # is waiting for (and its stream) finish, then close.
+            if self._phase is not Phase.SHUTTING_DOWN:
+                self._phase = Phase.DRAINING
             self._bev.set_watermark(EV_WRITE, 0, self._host.config.write_high)
             self._close_if_finished()
         elif what & BEV_EVENT_TIMEOUT and not what & BEV_EVENT_WRITING:
@@ -348,6 +395,6 @@ class Session:
         return progressed
 
     def _close_if_finished(self) -> None:
-        if (self._eof and not self._closed and self._stream is None
+        if (self._phase is Phase.DRAINING and self._stream is None
                 and len(self._bev.output) == 0):
             self.close("client closed")

@@ -15,7 +15,7 @@ from api import wire
 from api.client import (
     ApiCallError, Client, ConnectionClosed, ProtocolError, VersionMismatch,
 )
-from api.codec import Oversized, Request, RequestDecoder, encode_records, encode_response
+from api.codec import Oversized, Request, RequestDecoder, encode_items, encode_response
 
 ECHO, FAIL, DEFER, RAW, CLOSE = (0x10001, 0x10002, 0x10003, 0x10004, 0x10005)
 HIGH = 65536
@@ -127,8 +127,8 @@ class FakeServer:
         elif req_type == wire.STATS:
             reply(encode_response(req_id, 0, json.dumps({"clients": len(self.conns)}).encode()))
         elif req_type == wire.CLIENTS:
-            reply(encode_records(req_id, [wire.CLIENT.pack(i, 9, 0, 0, 0) for i in (1, 2)], 24)
-                  + encode_response(req_id, 0))
+            clients = b"".join(wire.CLIENT.pack(i, 9, 0, 0, 0) for i in (1, 2))
+            reply(encode_items(req_id, clients, 24) + encode_response(req_id, 0))
         elif req_type == wire.STREAM_CANCEL:
             self.cancel(conn, req_id, wire.CANCEL_REQ.unpack(payload)[0])
         elif req_type == wire.ROUTE4_LIST:
@@ -164,7 +164,7 @@ class FakeServer:
         while conn.stream is not None and len(conn.out) < HIGH:
             sid, i, stop, _, status = conn.stream
             n = min(stop - i, 3 if conn.deferred else 500)
-            conn.out += encode_records(sid, [rec(k) for k in range(i, i + n)], 12)
+            conn.out += encode_items(sid, b"".join([rec(k) for k in range(i, i + n)]), 12)
             conn.stream[1] = i + n
             for deferred in conn.deferred:
                 self.note("deferred", sid, i + n)

@@ -13,9 +13,9 @@ from array import array
 
 import pytest
 
-from tests.support.process import ROOT
 from tools.bench.fullview_work import Concurrent
 from tools.bench.latency import split
+from tools.harness import ROOT
 
 
 def test_split_attributes_waits_to_the_right_side() -> None:
