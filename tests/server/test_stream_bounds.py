@@ -24,7 +24,8 @@ from tests.server.test_session_inprocess import SMALL, Frame, Harness, read_fram
 from tests.support.testserver import TEST_ECHO
 from tools.harness import request
 
-BATCH_TYPE, VARIABLE_TYPE, RESPOND_TYPE = 0x7E570020, 0x7E570021, 0x7E570022
+BATCH_TYPE, VARIABLE_TYPE, RESPOND_TYPE, MIXED_TYPE = (0x7E570020, 0x7E570021, 0x7E570022,
+                                                      0x7E570023)
 BOUND = SMALL.write_high + wire.STREAM_OVERSHOOT
 
 
@@ -75,6 +76,21 @@ def test_a_variable_record_beyond_the_overshoot_ends_the_stream_eio(harness: Har
     session, client = harness.connect()
     peak, frames = peak_output(harness, session, client, 11, VARIABLE_TYPE)
     assert frames == [(11, 0, b"v" * wire.MAX_STREAM_RECORD), (11, wire.EIO, b"")]
+    assert peak <= BOUND
+
+
+def test_items_over_the_declared_maximum_end_the_stream_eio(harness: Harness) -> None:
+    def mixed(state: list[int], ctx: Context, limit: int) -> Batch:
+        state[0] += 1
+        if state[0] == 1:
+            return Batch.of([b"a" * 100, b"b" * 7] * (limit // 2))
+        return Batch.of([b"c" * 101]) if state[0] == 2 else END
+
+    harness.server.registry.register_stream(MIXED_TYPE, start, mixed, max_record_size=100)
+    session, client = harness.connect()
+    peak, frames = peak_output(harness, session, client, 13, MIXED_TYPE)
+    pairs = SMALL.stream_batch_bytes // (wire.HEADER_SIZE + 100) // 2
+    assert frames == [(13, 0, b"a" * 100), (13, 0, b"b" * 7)] * pairs + [(13, wire.EIO, b"")]
     assert peak <= BOUND
 
 

@@ -12,8 +12,8 @@ Besides the builtins it serves:
 - TEST_FEED: a stream that never ends by itself: it sends every item posted to
   the server's feed from its start on, in posting order (items of any size, so a
   batch mixes sizes), and waits (``Then.WAIT``) whenever it has sent them all;
-- TEST_POST: a one-shot appending its payload (1..MAX_STREAM_RECORD bytes) to
-  the feed, then waking the waiting streams (``Server.wake_streams``).
+- TEST_POST: a one-shot appending its payload (1..FEED_MAX_ITEM bytes) to the
+  feed, then waking the waiting streams (``Server.wake_streams``).
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ from api import wire
 from api.batch import Batch, Then
 from api.config import ServerConfig
 from api.registry import ApiError, Context, Registry
+from reactor import Reactor
 from tools.daemon import Daemon, build_daemon, serve
 from tools.harness import ServerProcess, start_server
 
@@ -40,6 +41,7 @@ TEST_CRASH_STREAM = wire.msg_type(TEST_MODULE, 3)
 TEST_FEED = wire.msg_type(TEST_MODULE, 5)
 TEST_POST = wire.msg_type(TEST_MODULE, 6)
 RECORD = struct.Struct("<QI")
+FEED_MAX_ITEM = 256
 DEFAULTS = ServerConfig()
 
 
@@ -106,20 +108,22 @@ def register_feed(registry: Registry, wake_streams: Callable[[], int]) -> None:
         return Batch.of(feed[start:stop], Then.WAIT if caught_up else Then.MORE)
 
     def post(payload: bytes, ctx: Context) -> bytes:
-        if not 0 < len(payload) <= wire.MAX_STREAM_RECORD:
+        if not 0 < len(payload) <= FEED_MAX_ITEM:
             raise ApiError(wire.EINVAL)
         feed.append(payload)
         wake_streams()
         return b""
 
-    registry.register_stream(TEST_FEED, follow, next_items, name="TEST_FEED")
+    registry.register_stream(TEST_FEED, follow, next_items, max_record_size=FEED_MAX_ITEM,
+                             name="TEST_FEED")
     registry.register(TEST_POST, post, name="TEST_POST")
 
 
 def build_test_daemon(config: ServerConfig | None = None, count: int = 1_000_000, *,
-                      clock: Callable[[], float] | None = None) -> Daemon:
+                      clock: Callable[[], float] | None = None,
+                      reactor: Reactor | None = None) -> Daemon:
     """The test server's daemon, assembled in this process (not listening)."""
-    daemon = build_daemon(config, clock=clock)
+    daemon = build_daemon(config, clock=clock, reactor=reactor)
     register_test_handlers(daemon.registry, count, daemon.server.wake_streams)
     return daemon
 
