@@ -258,10 +258,10 @@ def test_timeout_abandons_request(server: FakeServer, tmp_path: Path) -> None:
     with Client(str(tmp_path / "api.sock"), timeout=0.2) as cli:
         with pytest.raises(TimeoutError):
             cli.call(DEFER, b"late")          # answered only amid the next stream
-        cli._sock.settimeout(10)
+        cli.connection.sock.settimeout(10)
         server.stream_len = 20
         assert len(list(cli.stream(wire.ROUTE4_LIST, list_req()))) == 20
-        assert cli.call(ECHO, b"ok") == b"ok" and not cli._abandoned
+        assert cli.call(ECHO, b"ok") == b"ok" and not cli.connection.abandoned
 
 
 # -- streams ----------------------------------------------------------------
@@ -354,7 +354,7 @@ def test_break_then_close_cancels(client: Client, server: FakeServer) -> None:
             break
     stream.close()
     assert stream.status == wire.ECANCELED and cancels(server) == [(stream.id, 0)]
-    assert client.call(ECHO, b"after") == b"after" and not client._pending
+    assert client.call(ECHO, b"after") == b"after" and not client.connection.outstanding
 
 
 def test_exception_in_with_body_cancels(client: Client, server: FakeServer) -> None:
@@ -364,7 +364,7 @@ def test_exception_in_with_body_cancels(client: Client, server: FakeServer) -> N
             for _ in stream:
                 raise KeyError("boom")
     assert stream.status == wire.ECANCELED
-    assert client.call(ECHO, b"x") == b"x" and not client._pending
+    assert client.call(ECHO, b"x") == b"x" and not client.connection.outstanding
 
 
 def test_cancel_after_natural_end_gets_esrch(client: Client, server: FakeServer) -> None:
@@ -372,7 +372,7 @@ def test_cancel_after_natural_end_gets_esrch(client: Client, server: FakeServer)
     with client.stream(wire.ROUTE4_LIST, list_req()) as stream:
         assert next(stream) == rec(0)
     assert stream.status == 0 and cancels(server) == [(stream.id, wire.ESRCH)]
-    assert client.call(ECHO, b"x") == b"x" and not client._pending
+    assert client.call(ECHO, b"x") == b"x" and not client.connection.outstanding
 
 
 def test_garbage_collected_stream_is_cancelled(client: Client, server: FakeServer) -> None:
@@ -381,7 +381,7 @@ def test_garbage_collected_stream_is_cancelled(client: Client, server: FakeServe
         break
     server.wait_for(lambda: bool(cancels(server)))
     assert client.call(ECHO, b"x") == b"x"     # the stream's leftovers were dropped
-    assert not client._pending and not client._abandoned
+    assert not client.connection.outstanding and not client.connection.abandoned
 
 
 def test_explicit_cancel(client: Client, server: FakeServer) -> None:
@@ -393,4 +393,4 @@ def test_explicit_cancel(client: Client, server: FakeServer) -> None:
     assert rest == [rec(i) for i in range(1, len(rest) + 1)]
     assert stream.status == wire.ECANCELED
     assert client.cancel(stream.id) == wire.ESRCH
-    assert client.cancel(12345) == wire.ESRCH and not client._cancelled
+    assert client.cancel(12345) == wire.ESRCH and not client.connection.outstanding
