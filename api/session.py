@@ -24,18 +24,9 @@ Callback order (all from the reactor loop):
   EOF from a half-closed client (``shutdown(SHUT_WR)``) lets pending output
   and the stream finish, then closes; an error closes at once; a read timeout
   closes an idle connection; a write timeout (no send for ``stall_timeout``)
-  first asks the kernel whether the peer consumed anything
-  (``_peer_progressed``) and closes only if it did not.
-
-Stall detection: Linux reports a UNIX socket writable only once about 3/4 of
-its send buffer has drained, so a client that reads slowly but steadily can
-see no send for longer than the timeout.  At each write timeout the session
-reads the kernel's unsent figure (``reactor.unix.unsent_bytes``) and compares
-it with the one of the previous check: smaller means the peer is reading, and
-EV_WRITE is enabled again (which restarts the timeout).  The first check after
-a send has nothing to compare with and only records the figure, so a peer
-that reads nothing is closed after two timeouts at most (and never before
-one); where the kernel cannot be asked, after the first, as before.
+  first asks whether the peer consumed anything since the previous check
+  (``api.stall.StallCheck``: the kernel's unsent figure, not only our sends)
+  and closes only if it did not.
 
 Lifecycle (``Phase``, one state instead of flags):
 - ``OPEN``: reading and serving requests;
@@ -57,8 +48,7 @@ Invariants:
 - requests are served only while ``len(output) <= output_cap``;
 - every response carries the id of the request it answers; a stream's id lives
   in its ``ActiveStream``;
-- every write goes through ``_write``, so ``_written - len(output)`` is the
-  number of bytes sent, which the stall check compares between checks;
+- every write goes through ``_write``, which counts it for the stall check;
 - after ``close()`` (idempotent) nothing is written and nothing is served; any
   handler may close the connection, so code that called one re-reads
   ``self._phase`` and ``self._stream`` instead of trusting a local.
@@ -76,10 +66,11 @@ from api.batch import Then
 from api.codec import Oversized, Request, RequestDecoder, encode_response
 from api.config import ServerConfig
 from api.registry import ApiError, OneShot, Registry, call_guarded
+from api.stall import StallCheck
 from api.stream import ActiveStream, Flow
 from reactor import (BEV_EVENT_EOF, BEV_EVENT_TIMEOUT, BEV_EVENT_WRITING, EV_READ, EV_WRITE,
                      BufferEvent)
-from reactor.unix import peer_hung_up, unsent_bytes
+from reactor.unix import peer_hung_up
 
 log = logging.getLogger("api")
 
@@ -127,9 +118,7 @@ class Session:
         self._stream: ActiveStream | None = None
         self._request_id = 0
         self._one_shot: int | None = None   # its id while a one-shot runs: ctx.respond() is valid
-        self._written = 0          # bytes ever written to the BufferEvent
-        self._check_sent = -1      # bytes sent at the last stall check (-1: none yet)
-        self._check_unsent = 0     # the kernel's unsent figure then
+        self._stall = StallCheck()
         self.client_name = ""
         cfg = host.config
         bev.set_watermark(EV_READ, 0, cfg.read_high)
@@ -162,7 +151,7 @@ class Session:
         self._write(encode_response(self._one_shot, wire.OK, payload))
 
     def _write(self, data: bytes) -> None:
-        self._written += len(data)
+        self._stall.written += len(data)
         self._bev.write(data)
 
     # -- what the server and builtins see -------------------------------------
@@ -267,6 +256,10 @@ class Session:
                 self._reply(req_id, wire.OK, reply)
                 return
             state = call_guarded(entry, req_id, lambda: entry.init(payload, self))
+            if self._phase is Phase.CLOSED:
+                return   # init closed the connection: no stream, no reply
+            if self._phase is Phase.SHUTTING_DOWN:
+                raise ApiError(wire.ESHUTDOWN)   # init began the shutdown
             if self._stream is not None:
                 raise ApiError(wire.EBUSY)
             stream = ActiveStream.start(req_id, entry, state, self._host.now(),
@@ -367,7 +360,7 @@ class Session:
             else:
                 self.close("idle timeout")
         elif what & BEV_EVENT_TIMEOUT:
-            if self._peer_progressed():
+            if self._stall.progressed(bev.fileno(), len(bev.output)):
                 bev.enable(EV_WRITE)  # watch again: the timeout restarts from now
             else:
                 self.close("stalled: output made no progress")
@@ -379,20 +372,6 @@ class Session:
             return peer_hung_up(self._bev.fileno())
         except OSError:
             return False  # cannot tell: wait for the output to fail, as before
-
-    def _peer_progressed(self) -> bool:
-        """At a write timeout: has the peer consumed anything since the last
-        check?  True at the first check after a send (nothing to compare with
-        yet); False when the kernel cannot be asked."""
-        bev = self._bev
-        try:
-            unsent = unsent_bytes(bev.fileno())
-        except OSError:
-            return False
-        sent = self._written - len(bev.output)
-        progressed = sent != self._check_sent or unsent < self._check_unsent
-        self._check_sent, self._check_unsent = sent, unsent
-        return progressed
 
     def _close_if_finished(self) -> None:
         if (self._phase is Phase.DRAINING and self._stream is None

@@ -12,6 +12,7 @@ import pytest
 from api import wire
 from api.batch import Batch
 from api.config import ServerConfig
+from api.registry import Context
 from api.session import Session
 from reactor.clock import ManualClock
 from reactor.unix import listen_unix
@@ -289,3 +290,22 @@ def test_blob_of_partial_records_or_too_many_ends_stream_with_eio(harness: Harne
         client.sendall(request(req_id, stream_type))
         frames = read_frames(harness, client, req_id)
         assert frames == [(req_id, 0, b"y" * 12)] * 2 + [(req_id, wire.EIO, b"")]
+
+
+def test_a_stream_whose_init_closes_the_connection_never_starts(harness: Harness) -> None:
+    """Regression: the stream was attached to the closed session and its pump
+    rescheduled itself for ever, writing into the closed BufferEvent."""
+    def init(payload: bytes, ctx: Context) -> list[int]:
+        harness.server.sessions[ctx.client_id].close("closed by its handler")
+        return [0]
+
+    def produce(state: list[int], ctx: Context, limit: int) -> Batch:
+        state[0] += 1
+        return Batch(b"x" * 12, 12)
+
+    harness.server.registry.register_stream(0x7E570030, init, produce, record_size=12)
+    session, client = harness.connect()
+    client.sendall(request(5, 0x7E570030))
+    harness.run_until(lambda: is_closed(session))
+    harness.spin(5)
+    assert session.stream is None and harness.server.items_streamed == 0

@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-from api import session as session_module
+from api import stall as stall_module
 from api import wire
 from api.config import ServerConfig
 from api.session import Session
@@ -131,7 +131,7 @@ def test_without_the_kernel_figure_the_first_timeout_closes(
     def unsupported(fd: int) -> int:
         raise OSError(errno.ENOTSUP, "not supported")
 
-    monkeypatch.setattr(session_module, "unsent_bytes", unsupported)
+    monkeypatch.setattr(stall_module, "unsent_bytes", unsupported)
     caplog.set_level(logging.INFO, logger="api")
     session, client = harness.streaming()
     received = read_some(client, 40 * 1024)
