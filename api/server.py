@@ -122,10 +122,12 @@ class Server:
     def stream_waits(self, session: Session) -> None:
         self._sleepers[session.client_id] = session
 
-    def wake_streams(self) -> int:
-        """Wake every waiting stream (its producer may have news); how many."""
+    def wake_streams(self, at_once: bool = False) -> int:
+        """Wake every waiting stream (its producer may have news); how many.
+        ``at_once``: pump them now rather than in a later pass
+        (``Session.wake_stream``)."""
         sleepers, self._sleepers = self._sleepers, {}
-        return sum(session.wake_stream() for session in sleepers.values())
+        return sum(session.wake_stream(at_once) for session in sleepers.values())
 
     def stream_ended(self, session: Session, stream: ActiveStream, status: int) -> None:
         log.info("client %d: %s stream (id %d) ended %s: %d records in %.3f s",

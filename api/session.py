@@ -14,8 +14,9 @@ Callback order (all from the reactor loop):
   loop, so other connections and timers run between batches.  After the batch
   the stream is scheduled again, paused (``bev.write_full``), waiting (the
   producer said ``Then.WAIT``) or ended;
-- ``wake_stream`` (the server, when a waiting stream may have news): schedule
-  a waiting stream's pump; nothing runs for it until then;
+- ``wake_stream`` (the server, when a waiting stream may have news): pump a
+  waiting stream again, in a later pass or ``at_once``; nothing runs for it
+  until then;
 - ``on_write`` (output drained to write_low): resume a paused stream, lift the
   read cap;
 - ``on_event``: EOF from a client that closed (``reactor.unix.peer_hung_up``:
@@ -38,8 +39,7 @@ Lifecycle (``Phase``, one state instead of flags):
   ended ESHUTDOWN; close once flushed (or at the server's deadline);
 - ``CLOSED``: final; ``close()`` is idempotent.
 Moves: OPEN <-> CAPPED, OPEN -> DRAINING, any but CLOSED -> SHUTTING_DOWN,
-any -> CLOSED.  (EOF is read only while reading, i.e. OPEN: a capped
-connection reads nothing, so it cannot be capped and half-closed at once.)
+any -> CLOSED.  (EOF is read only in OPEN: a capped connection reads nothing.)
 
 Invariants:
 - the stream pump writes only while ``len(output) <= write_high``, at most
@@ -180,15 +180,23 @@ class Session:
         self._end_stream(stream, wire.ECANCELED)
         return True
 
-    def wake_stream(self) -> bool:
-        """Schedule the stream's pump if it is waiting (``Then.WAIT``); whether it was.
+    def wake_stream(self, at_once: bool = False) -> bool:
+        """Pump the stream again if it is waiting (``Then.WAIT``); whether it was.
 
         A woken stream is pumped like any other: paused at write_high, ended by
-        cancel or shutdown, asked again for a batch that may say WAIT again."""
+        cancel or shutdown, asked again for a batch that may say WAIT again.
+        By default its pump runs in a later pass; ``at_once`` runs it now, up to
+        write_high, so that what it sends is queued before the reply to any
+        request this connection has not been served yet (WATCH's guarantee 4)."""
         stream = self._stream
         if stream is None or stream.flow is not Flow.WAITING:
             return False
-        self._schedule_pump(stream)
+        if not at_once:
+            self._schedule_pump(stream)
+            return True
+        stream.flow = Flow.SCHEDULED
+        while self._pump_once(stream):
+            pass
         return True
 
     def begin_shutdown(self) -> None:
@@ -281,20 +289,28 @@ class Session:
         self._host.call_soon(partial(self._pump, stream))
 
     def _pump(self, stream: ActiveStream) -> None:
+        """The scheduled pump call: one batch, then another pass if more is wanted."""
         if self._stream is not stream or stream.flow is not Flow.SCHEDULED:
             return   # ended (cancel, EBUSY's peer, close) since it was scheduled
+        if self._pump_once(stream):
+            self._schedule_pump(stream)
+
+    def _pump_once(self, stream: ActiveStream) -> bool:
+        """One batch of ``stream`` (SCHEDULED, no call pending), then its next flow:
+        ended, WAITING or PAUSED (False), or still SCHEDULED and wanting another
+        batch (True: the caller schedules it, or loops)."""
         if self._output_full():
             stream.flow = Flow.PAUSED
-            return
+            return False
         try:
             frames, count, then = self._produce(stream)
         except ApiError as err:
             if self._stream is stream:
                 self._end_stream(stream, err.status)
                 self._close_if_finished()
-            return
+            return False
         if self._stream is not stream:
-            return   # the producer closed the connection
+            return False   # the producer closed the connection, or ended its stream
         if count:
             stream.records += count
             self._host.items_streamed += count
@@ -308,19 +324,28 @@ class Session:
         elif self._output_full():
             stream.flow = Flow.PAUSED
         else:
-            self._schedule_pump(stream)
+            return True
+        return False
 
     def _output_full(self) -> bool:
-        """Above write_high: the BufferEvent's own flag (a call, so that a type
-        checker does not carry its value across the write in between)."""
+        """Above write_high (a call: mypy must not carry the flag across a write)."""
         return self._bev.write_full
 
     def _produce(self, stream: ActiveStream) -> tuple[bytes, int, Then]:
-        """One batch of the stream, framed, its item count and what follows it."""
+        """One batch of the stream, framed, its item count and what follows it.
+
+        The producer sees the stream's id as ``ctx.request_id`` and may not
+        ``respond``; both are restored after, since a wake ``at_once`` can run
+        it inside a one-shot handler of this very connection."""
         entry, state, limit = stream.entry, stream.state, stream.batch_limit
-        rid = self._request_id = stream.request_id
-        batch = call_guarded(entry, rid, lambda: entry.produce(state, self, limit))
-        frames, count = call_guarded(entry, rid, lambda: stream.frame(batch))
+        rid = stream.request_id
+        outer = self._request_id, self._one_shot
+        self._request_id, self._one_shot = rid, None
+        try:
+            batch = call_guarded(entry, rid, lambda: entry.produce(state, self, limit))
+            frames, count = call_guarded(entry, rid, lambda: stream.frame(batch))
+        finally:
+            self._request_id, self._one_shot = outer
         return frames, count, batch.then
 
     def _end_stream(self, stream: ActiveStream, status: int) -> None:

@@ -28,8 +28,8 @@ from api.session import Session
 from api.stream import Flow
 from reactor import Reactor, Timer
 from reactor.clock import ManualClock
-from tests.support.testserver import (TEST_FEED, TEST_LIST, TEST_POST, build_test_daemon,
-                                      start_test_server)
+from tests.support.testserver import (TEST_ECHO, TEST_FEED, TEST_LIST, TEST_POST,
+                                      TEST_POST_NOW, build_test_daemon, start_test_server)
 from tools.harness import Conn, Frame, request, wait_for
 
 SMALL = ServerConfig(write_high=16384, write_low=4096, output_cap=65536,
@@ -193,6 +193,32 @@ def test_a_woken_stream_pauses_at_write_high_and_waits_again(harness: Harness) -
     assert watcher.items(1) == items
     assert watcher.flow() is Flow.WAITING
     assert harness.server.stats()["streams_paused"] == 0
+
+
+@pytest.mark.parametrize("post, woken_first", [(TEST_POST_NOW, True), (TEST_POST, False)])
+def test_a_wake_at_once_queues_items_before_later_replies(harness: Harness, post: int,
+                                                          woken_first: bool) -> None:
+    """The watcher wakes itself, then asks for an echo in the same write: woken
+    at once, its item is queued before both replies (the post's handler sees
+    its own request id throughout, else EIO); woken later, after them."""
+    watcher = harness.watching()
+    watcher.sock.sendall(request(2, post, b"news") + request(3, TEST_ECHO, b"echo"))
+    harness.run_until(lambda: len(watcher.frames) == 3)
+    replies = [Frame(2, 0, b""), Frame(3, 0, b"echo")]
+    item = [Frame(1, 0, b"news")]
+    assert watcher.frames == (item + replies if woken_first else replies + item)
+    assert watcher.flow() is Flow.WAITING
+
+
+def test_a_wake_at_once_from_another_connection(harness: Harness) -> None:
+    watchers = [harness.watching() for _ in range(3)]
+    poster = harness.connect()
+    poster.send(7, TEST_POST_NOW, b"to all")
+    harness.run_until(lambda: any(f.for_id == 7 for f in poster.frames))
+    assert all(w.session.output_buffered > 0 or w.items(1) for w in watchers), \
+        "queued before the poster's reply was"
+    harness.run_until(lambda: all(w.items(1) == [b"to all"] for w in watchers))
+    assert all(w.flow() is Flow.WAITING for w in watchers)
 
 
 def test_ebusy_and_cancel_apply_to_a_waiting_stream(harness: Harness) -> None:

@@ -13,7 +13,9 @@ Besides the builtins it serves:
   the server's feed from its start on, in posting order (items of any size, so a
   batch mixes sizes), and waits (``Then.WAIT``) whenever it has sent them all;
 - TEST_POST: a one-shot appending its payload (1..FEED_MAX_ITEM bytes) to the
-  feed, then waking the waiting streams (``Server.wake_streams``).
+  feed, then waking the waiting streams (``Server.wake_streams``);
+- TEST_POST_NOW: the same, waking them ``at_once`` (their items are queued
+  before this request's reply); EIO if its ``ctx.request_id`` changed meanwhile.
 """
 
 from __future__ import annotations
@@ -40,6 +42,7 @@ TEST_CRASH = wire.msg_type(TEST_MODULE, 2)
 TEST_CRASH_STREAM = wire.msg_type(TEST_MODULE, 3)
 TEST_FEED = wire.msg_type(TEST_MODULE, 5)
 TEST_POST = wire.msg_type(TEST_MODULE, 6)
+TEST_POST_NOW = wire.msg_type(TEST_MODULE, 7)
 RECORD = struct.Struct("<QI")
 FEED_MAX_ITEM = 256
 DEFAULTS = ServerConfig()
@@ -59,8 +62,12 @@ def records(start: int, stop: int) -> Batch:
     return Batch(b"".join([pack(i, i & 0xFFFFFFFF) for i in range(start, stop)]), RECORD.size)
 
 
+Wake = Callable[[bool], int]
+"""``Server.wake_streams(at_once)``."""
+
+
 def register_test_handlers(registry: Registry, count: int,
-                           wake_streams: Callable[[], int] = lambda: 0) -> None:
+                           wake_streams: Wake = lambda at_once: 0) -> None:
     def list_init(payload: bytes, ctx: Context) -> Counter:
         if len(payload) != 4:
             raise ApiError(wire.EINVAL)
@@ -92,8 +99,8 @@ def register_test_handlers(registry: Registry, count: int,
     register_feed(registry, wake_streams)
 
 
-def register_feed(registry: Registry, wake_streams: Callable[[], int]) -> None:
-    """TEST_FEED and TEST_POST over one feed (a list that only grows)."""
+def register_feed(registry: Registry, wake_streams: Wake) -> None:
+    """TEST_FEED, TEST_POST and TEST_POST_NOW over one feed (a list that only grows)."""
     feed: list[bytes] = []
 
     def follow(payload: bytes, ctx: Context) -> list[int]:
@@ -107,16 +114,23 @@ def register_feed(registry: Registry, wake_streams: Callable[[], int]) -> None:
         caught_up = stop == len(feed)
         return Batch.of(feed[start:stop], Then.WAIT if caught_up else Then.MORE)
 
-    def post(payload: bytes, ctx: Context) -> bytes:
-        if not 0 < len(payload) <= FEED_MAX_ITEM:
-            raise ApiError(wire.EINVAL)
-        feed.append(payload)
-        wake_streams()
-        return b""
+    def poster(at_once: bool) -> Callable[[bytes, Context], bytes]:
+        def post(payload: bytes, ctx: Context) -> bytes:
+            if not 0 < len(payload) <= FEED_MAX_ITEM:
+                raise ApiError(wire.EINVAL)
+            request_id = ctx.request_id
+            feed.append(payload)
+            wake_streams(at_once)
+            if ctx.request_id != request_id:
+                raise RuntimeError("a woken stream changed this request's id")
+            return b""
+
+        return post
 
     registry.register_stream(TEST_FEED, follow, next_items, max_record_size=FEED_MAX_ITEM,
                              name="TEST_FEED")
-    registry.register(TEST_POST, post, name="TEST_POST")
+    registry.register(TEST_POST, poster(False), name="TEST_POST")
+    registry.register(TEST_POST_NOW, poster(True), name="TEST_POST_NOW")
 
 
 def build_test_daemon(config: ServerConfig | None = None, count: int = 1_000_000, *,
