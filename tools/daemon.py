@@ -66,11 +66,11 @@ def build_daemon(config: ServerConfig | None = None, *, tables: Tables | None = 
     """Assemble a daemon (see the module docstring); ``ValueError`` for a bad config."""
     if reactor is not None and (selector is not None or clock is not None):
         raise ValueError("pass a reactor, or a selector and a clock for a new one")
-    config = config or ServerConfig()
-    config.validate()
-    reactor = reactor or Reactor(selector=selector, clock=clock)
-    registry = registry if registry is not None else Registry()
-    server = Server(reactor, registry, config)
+    if reactor is None:
+        reactor = Reactor(selector=selector, clock=clock)
+    if registry is None:
+        registry = Registry()
+    server = Server(reactor, registry, config or ServerConfig())   # validates it
     builtin.register(registry, server)
     if tables is not None:
         register_tables(registry, tables)
