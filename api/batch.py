@@ -56,10 +56,14 @@ class Then(enum.Enum):
     END = "end"
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Batch:
     """Items end to end in ``data``; ``sizes`` is every item's length (an int)
-    or each item's length in order; ``then`` is what follows."""
+    or each item's length in order; ``then`` is what follows.
+
+    A value: never changed once made (not ``frozen`` only because a frozen
+    dataclass takes twice as long to build, and the tables build one per
+    batch)."""
 
     data: bytes = b""
     sizes: int | Sequence[int] = 0

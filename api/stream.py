@@ -73,25 +73,30 @@ class ActiveStream:
         """The item frames of one batch, as one buffer, and their count.
 
         Checked before framing: the count against ``batch_limit`` and the
-        sizes against the declaration, each in O(1) Python steps (``min`` and
-        ``max`` of the sizes run in C); the codec then checks that the sizes
-        cut the data into whole items.
+        sizes against the declaration, in O(1) Python steps (``min`` and
+        ``max`` of a size list run in C); the codec then checks that the
+        sizes cut the data into whole items.
         """
-        count = batch.count
-        if not count and not batch.data:
-            return b"", 0
+        sizes, data = batch.sizes, batch.data
+        if isinstance(sizes, int):   # one size for all: the tables' path
+            if not data:
+                return b"", 0
+            count = len(data) // sizes if sizes > 0 else 0
+            self._check(count, sizes, sizes)
+        else:
+            count = len(sizes)
+            if count:
+                self._check(count, min(sizes), max(sizes))
+        return encode_items(self.request_id, data, sizes), count
+
+    def _check(self, count: int, smallest: int, largest: int) -> None:
+        entry = self.entry
         if count > self.batch_limit:
-            raise ValueError(f"{self.entry.name}: a batch of {count} items, "
+            raise ValueError(f"{entry.name}: a batch of {count} items, "
                              f"more than the {self.batch_limit} asked for")
-        sizes = batch.sizes
-        if count:
-            smallest, largest = (sizes, sizes) if isinstance(sizes, int) \
-                else (min(sizes), max(sizes))
-            fixed = self.entry.record_size
-            if fixed is not None and not smallest == largest == fixed:
-                raise ValueError(f"{self.entry.name}: items of {smallest}..{largest} bytes, "
-                                 f"not {fixed}")
-            if not 0 < smallest <= largest <= self.entry.max_record_size:
-                raise ValueError(f"{self.entry.name}: items of {smallest}..{largest} bytes "
-                                 f"(stream items are 1..{self.entry.max_record_size})")
-        return encode_items(self.request_id, batch.data, sizes), count
+        fixed = entry.record_size
+        if fixed is not None and not smallest == largest == fixed:
+            raise ValueError(f"{entry.name}: items of {smallest}..{largest} bytes, not {fixed}")
+        if not 0 < smallest <= largest <= entry.max_record_size:
+            raise ValueError(f"{entry.name}: items of {smallest}..{largest} bytes "
+                             f"(stream items are 1..{entry.max_record_size})")
