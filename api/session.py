@@ -87,6 +87,8 @@ class Phase(enum.Enum):
 
 _SERVING = (Phase.OPEN, Phase.DRAINING)
 """Phases in which decoded requests are served."""
+_MORE, _WAIT, _END = Then.MORE, Then.WAIT, Then.END   # globals: cheaper than enum lookups
+_SCHEDULED, _PAUSED, _WAITING = Flow.SCHEDULED, Flow.PAUSED, Flow.WAITING
 
 
 class SessionHost(Protocol):
@@ -157,10 +159,6 @@ class Session:
     # -- what the server and builtins see -------------------------------------
 
     @property
-    def phase(self) -> Phase:
-        return self._phase
-
-    @property
     def closed(self) -> bool:
         return self._phase is Phase.CLOSED
 
@@ -189,14 +187,22 @@ class Session:
         write_high, so that what it sends is queued before the reply to any
         request this connection has not been served yet (WATCH's guarantee 4)."""
         stream = self._stream
-        if stream is None or stream.flow is not Flow.WAITING:
+        if stream is None or stream.flow is not _WAITING:
             return False
         if not at_once:
             self._schedule_pump(stream)
             return True
-        stream.flow = Flow.SCHEDULED
-        while self._pump_once(stream):
-            pass
+        # This may run inside a one-shot handler of this very connection: the
+        # producer sees its stream's id and cannot respond; the handler gets
+        # its own id back.
+        outer = self._request_id, self._one_shot
+        self._one_shot = None
+        try:
+            stream.flow = _SCHEDULED
+            while self._pump_once(stream):
+                pass
+        finally:
+            self._request_id, self._one_shot = outer
         return True
 
     def begin_shutdown(self) -> None:
@@ -272,6 +278,9 @@ class Session:
                 raise ApiError(wire.EBUSY)
             stream = ActiveStream.start(req_id, entry, state, self._host.now(),
                                         self._host.config.stream_batch_bytes)
+            # Bound to this stream: a call left over from an ended stream never
+            # drives the next one.
+            stream.pump = partial(self._pump, stream)
             self._stream = stream
             self._schedule_pump(stream)
         except ApiError as err:
@@ -283,24 +292,23 @@ class Session:
     # -- the stream pump ---------------------------------------------------------
 
     def _schedule_pump(self, stream: ActiveStream) -> None:
-        """One pump call for ``stream`` in a later pass (bound to it: a call left
-        over from an ended stream never drives the next one)."""
-        stream.flow = Flow.SCHEDULED
-        self._host.call_soon(partial(self._pump, stream))
+        """One pump call for ``stream`` in a later pass."""
+        stream.flow = _SCHEDULED
+        self._host.call_soon(stream.pump)
 
     def _pump(self, stream: ActiveStream) -> None:
         """The scheduled pump call: one batch, then another pass if more is wanted."""
-        if self._stream is not stream or stream.flow is not Flow.SCHEDULED:
+        if self._stream is not stream or stream.flow is not _SCHEDULED:
             return   # ended (cancel, EBUSY's peer, close) since it was scheduled
         if self._pump_once(stream):
-            self._schedule_pump(stream)
+            self._host.call_soon(stream.pump)   # still SCHEDULED
 
     def _pump_once(self, stream: ActiveStream) -> bool:
         """One batch of ``stream`` (SCHEDULED, no call pending), then its next flow:
         ended, WAITING or PAUSED (False), or still SCHEDULED and wanting another
         batch (True: the caller schedules it, or loops)."""
-        if self._output_full():
-            stream.flow = Flow.PAUSED
+        if self._bev.write_full:
+            stream.flow = _PAUSED
             return False
         try:
             frames, count, then = self._produce(stream)
@@ -315,14 +323,14 @@ class Session:
             stream.records += count
             self._host.items_streamed += count
             self._write(frames)
-        if then is Then.END or (then is Then.MORE and not count):
+        if then is _END or (then is _MORE and not count):
             self._end_stream(stream, wire.OK)
             self._close_if_finished()
-        elif then is Then.WAIT:
-            stream.flow = Flow.WAITING
+        elif then is _WAIT:
+            stream.flow = _WAITING
             self._host.stream_waits(self)
         elif self._output_full():
-            stream.flow = Flow.PAUSED
+            stream.flow = _PAUSED
         else:
             return True
         return False
@@ -333,19 +341,11 @@ class Session:
 
     def _produce(self, stream: ActiveStream) -> tuple[bytes, int, Then]:
         """One batch of the stream, framed, its item count and what follows it.
-
-        The producer sees the stream's id as ``ctx.request_id`` and may not
-        ``respond``; both are restored after, since a wake ``at_once`` can run
-        it inside a one-shot handler of this very connection."""
+        The producer sees the stream's id as ``ctx.request_id``."""
         entry, state, limit = stream.entry, stream.state, stream.batch_limit
-        rid = stream.request_id
-        outer = self._request_id, self._one_shot
-        self._request_id, self._one_shot = rid, None
-        try:
-            batch = call_guarded(entry, rid, lambda: entry.produce(state, self, limit))
-            frames, count = call_guarded(entry, rid, lambda: stream.frame(batch))
-        finally:
-            self._request_id, self._one_shot = outer
+        rid = self._request_id = stream.request_id
+        batch = call_guarded(entry, rid, lambda: entry.produce(state, self, limit))
+        frames, count = call_guarded(entry, rid, lambda: stream.frame(batch))
         return frames, count, batch.then
 
     def _end_stream(self, stream: ActiveStream, status: int) -> None:
@@ -361,7 +361,7 @@ class Session:
                 self.close("shutdown")
             return
         stream = self._stream
-        if stream is not None and stream.flow is Flow.PAUSED:
+        if stream is not None and stream.flow is _PAUSED:
             self._schedule_pump(stream)
         if self._phase is Phase.CAPPED:
             self._phase = Phase.OPEN

@@ -20,16 +20,17 @@ Invariants:
 - ``state`` is the handler's cursor: a filter and the last key emitted, never
   an object or a position, so the table may change between two batches;
 - ``frame`` admits at most ``batch_limit`` items of the declared size
-  (``record_size``, or 1..``max_record_size``), so a batch frames to at most
-  ``batch_bytes`` and stream records never overshoot write_high by more than
-  STREAM_OVERSHOOT; anything else raises ``ValueError`` (the stream ends EIO).
+  (``record_size``, or 1..``max_record_size``: ``item_min``..``item_max``),
+  so a batch frames to at most ``batch_bytes`` and stream records never
+  overshoot write_high by more than STREAM_OVERSHOOT; anything else raises
+  ``ValueError`` (the stream ends EIO).
 """
 
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, Callable
 
 from api import wire
 from api.batch import Batch
@@ -52,14 +53,22 @@ class ActiveStream:
     state: Any
     started: float
     batch_limit: int
+    item_min: int
+    """Bounds of an item's size: both ``record_size`` for fixed-size items,
+    else 1 and ``max_record_size``."""
+    item_max: int
     records: int = 0
     flow: Flow = Flow.SCHEDULED
+    pump: Callable[[], None] = field(default=lambda: None)
+    """The call that drives it from the loop (set by its session; one object,
+    scheduled again and again, not a new one per batch)."""
 
     @classmethod
     def start(cls, request_id: int, entry: Stream[Any], state: Any, now: float,
               batch_bytes: int) -> ActiveStream:
-        limit = max(1, batch_bytes // (wire.HEADER_SIZE + entry.max_record_size))
-        return cls(request_id, entry, state, now, limit)
+        largest = entry.max_record_size
+        limit = max(1, batch_bytes // (wire.HEADER_SIZE + largest))
+        return cls(request_id, entry, state, now, limit, entry.record_size or 1, largest)
 
     @property
     def paused(self) -> bool:
@@ -72,9 +81,9 @@ class ActiveStream:
     def frame(self, batch: Batch) -> tuple[bytes, int]:
         """The item frames of one batch, as one buffer, and their count.
 
-        Checked before framing: the count against ``batch_limit`` and the
-        sizes against the declaration, in O(1) Python steps (``min`` and
-        ``max`` of a size list run in C); the codec then checks that the
+        Checked before framing, in O(1) Python steps (``min`` and ``max`` of a
+        size list run in C): the count against ``batch_limit``, the sizes
+        against ``item_min``..``item_max``; the codec then checks that the
         sizes cut the data into whole items.
         """
         sizes, data = batch.sizes, batch.data
@@ -82,21 +91,12 @@ class ActiveStream:
             if not data:
                 return b"", 0
             count = len(data) // sizes if sizes > 0 else 0
-            self._check(count, sizes, sizes)
+            smallest = largest = sizes
         else:
             count = len(sizes)
-            if count:
-                self._check(count, min(sizes), max(sizes))
+            smallest, largest = (min(sizes), max(sizes)) if count else (1, 1)
+        if count > self.batch_limit or smallest < self.item_min or largest > self.item_max:
+            raise ValueError(f"{self.entry.name}: a batch of {count} items of "
+                             f"{smallest}..{largest} bytes (at most {self.batch_limit} items "
+                             f"of {self.item_min}..{self.item_max} asked for)")
         return encode_items(self.request_id, data, sizes), count
-
-    def _check(self, count: int, smallest: int, largest: int) -> None:
-        entry = self.entry
-        if count > self.batch_limit:
-            raise ValueError(f"{entry.name}: a batch of {count} items, "
-                             f"more than the {self.batch_limit} asked for")
-        fixed = entry.record_size
-        if fixed is not None and not smallest == largest == fixed:
-            raise ValueError(f"{entry.name}: items of {smallest}..{largest} bytes, not {fixed}")
-        if not 0 < smallest <= largest <= entry.max_record_size:
-            raise ValueError(f"{entry.name}: items of {smallest}..{largest} bytes "
-                             f"(stream items are 1..{entry.max_record_size})")
