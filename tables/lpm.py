@@ -31,6 +31,14 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from itertools import islice
 from struct import Struct
 
+FAMILY_BITS = (32, 128)
+HOST_MASKS: dict[int, tuple[int, ...]] = {
+    bits: tuple(((1 << bits) - 1) >> plen for plen in range(bits + 1)) for bits in FAMILY_BITS}
+"""``HOST_MASKS[bits][plen]``: the host bits of a prefix of length plen (built once
+per family, shared by the route tables' checks and the index)."""
+SHIFTS: dict[int, tuple[int, ...]] = {bits: tuple(range(bits, -1, -1)) for bits in FAMILY_BITS}
+"""``SHIFTS[bits][plen] == bits - plen``: the shift of an address to its network number."""
+
 TAILS_MAX = 1 << 16
 """Interned tails kept at most (distinct (origin, nh_id) pairs seen)."""
 Tail = tuple[int, int]
@@ -53,8 +61,8 @@ class PrefixIndex:
         self._pack = record.pack
         self._addr_size = bits // 8
         self._vrf_shift = bits + 8
-        self._host_masks = [((1 << bits) - 1) >> plen for plen in range(bits + 1)]
-        self._shifts = [bits - plen for plen in range(bits + 1)]
+        self._host_masks = HOST_MASKS[bits]
+        self._shifts = SHIFTS[bits]
         self._by_plen: dict[int, dict[int, Tail]] = {}
         self._probes: dict[int, tuple[Probe, ...]] = {}
         self._tails: dict[Tail, Tail] = {}
