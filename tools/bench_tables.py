@@ -186,6 +186,9 @@ def footprint(table: RouteTable) -> dict[str, int]:
             "tails": sum(map(held, index._tails)) + held(index._tails)}
 
 
+_PAGE_PARTS = ("key columns", "record blobs", "pages and their SortedDict")
+
+
 def bench_lpm(table: RouteTable, lookups: int) -> None:
     rng = random.Random(1)
     addrs = [rng.getrandbits(32).to_bytes(4, "big") for _ in range(lookups)]
@@ -202,14 +205,12 @@ def bench_alternative(table: RouteTable, repeat: int) -> None:
     """The same routes in a plain ``SortedDict`` of key -> record: its walk per
     record (a cursor step: a bisect, then the records of the next keys) and its
     memory per route (the SortedDict, its int keys and bytes records)."""
-    items = list(table.order.items())
     gc.collect()
     tracemalloc.start()
-    plain = SortedDict(items)
+    plain = SortedDict(table.order.items())   # its own int keys and bytes records
+    gc.collect()
     used = tracemalloc.get_traced_memory()[0]
     tracemalloc.stop()
-    del items
-    gc.collect()
 
     def walk_plain() -> float:
         values, count, after = plain.values(), 0, -1
@@ -228,7 +229,8 @@ def bench_alternative(table: RouteTable, repeat: int) -> None:
     pages = best(repeat, lambda: walk(table, BATCH)) * 1e9
     print(f"alternative index, a plain SortedDict key -> record ({len(plain):,} routes): walk "
           f"{per_record:.1f} ns/record (pages {pages:.1f}, x{per_record / pages:.0f}); "
-          f"{used / len(plain):.0f} B/route for the index alone (tracemalloc)")
+          f"{used / len(plain):.0f} B/route for the index alone (tracemalloc; pages: "
+          f"{sum(footprint(table)[part] for part in _PAGE_PARTS) / len(plain):.0f})")
 
 
 def main() -> None:

@@ -122,6 +122,75 @@ def test_a_large_batch_into_one_page_is_merged_then_cut() -> None:
     check_shape(fresh, [(k, rec(k)) for k in range(1001)])
 
 
+def pages_of(items: RecordPages) -> list[list[int]]:
+    """The keys of each page, in order (private: the page shapes under test)."""
+    return [list(page.keys) for page in items._pages.values()]
+
+
+def test_pages_are_keyed_by_their_first_key_through_every_change() -> None:
+    items = RecordPages(16, 2)
+    items.insert_rows([row(k, 16) for k in range(10, 50)])      # 40 keys: 5 pages of 8
+    assert pages_of(items) == [list(range(lo, lo + 8)) for lo in range(10, 50, 8)]
+    items.insert([3], rec(3))                                   # below every page
+    assert list(items._pages)[:2] == [3, 18]
+    assert items.remove([18, 19]) == [rec(18), rec(19)]         # a page's first keys
+    assert list(items._pages)[:2] == [3, 20]
+    assert items.take(18, None, 2) == (rec(20) + rec(21), 21)   # resumes inside a page
+    check_shape(items, [(k, rec(k)) for k in [3, *range(10, 18), *range(20, 50)]])
+
+
+def test_short_pages_are_joined_and_emptied_ones_dropped() -> None:
+    items = RecordPages(16, 2)
+    items.insert_rows([row(k, 16) for k in range(32)])          # 4 pages of 8
+    items.remove(list(range(9, 16)))                            # page 2 keeps 1 key (< 2)
+    assert pages_of(items) == [[0, 1, 2, 3, 4, 5, 6, 7, 8], list(range(16, 24)),
+                               list(range(24, 32))]
+    items.remove(list(range(0, 8)))                             # the first page: joins the next
+    assert pages_of(items) == [[8, *range(16, 24)], list(range(24, 32))]
+    assert items.remove_range(16, 31) == (list(range(16, 31)),
+                                          b"".join(map(rec, range(16, 31))))
+    assert pages_of(items) == [[8, 31]]
+    check_shape(items, [(8, rec(8)), (31, rec(31))])
+    assert items.remove([31, 8]) == [rec(31), rec(8)]
+    check_shape(items, [])
+    assert items.take(0, None, 5) == (b"", None)
+
+
+def test_remove_of_an_absent_key_is_a_key_error() -> None:
+    items = RecordPages(16, 2)
+    with pytest.raises(KeyError):
+        items.remove([1])
+    items.insert([5], rec(5))
+    for absent in (1, 6):
+        with pytest.raises(KeyError):
+            items.remove([absent])
+
+
+@pytest.mark.parametrize("corrupt", ["order", "blob", "mis-keyed", "length", "long", "short"])
+def test_check_finds_each_broken_invariant(corrupt: str) -> None:
+    """``_check`` must fail on a broken structure, or the stateful machines prove nothing."""
+    items = RecordPages(16, 2)
+    items.insert_rows([row(k, 16) for k in range(0, 64, 2)])    # 4 pages of 8
+    items._check()
+    page = items._pages.peekitem(1)[1]
+    if corrupt == "order":
+        page.keys[2], page.keys[3] = page.keys[3], page.keys[2]
+    elif corrupt == "blob":
+        del page.blob[:2]
+    elif corrupt == "mis-keyed":
+        page.keys[0] -= 1
+    elif corrupt == "length":
+        items._len += 1
+    elif corrupt == "long":   # the last page, so that only its length is wrong
+        page = items._pages.peekitem(-1)[1]
+        page.keys.extend(range(100, 110))
+        page.blob += bytes(20)
+    else:
+        del page.keys[1:], page.blob[2:]
+    with pytest.raises(AssertionError):
+        items._check()
+
+
 def test_packed_keys_use_the_whole_64_bits() -> None:
     items = RecordPages(64, 2)
     keys = [0, 1, (1 << 63) - 1, 1 << 63, (1 << 64) - 1]
