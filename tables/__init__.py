@@ -8,16 +8,19 @@ records.  The nexthop table's scope index (vrf_id, nh_id) is a
 ``SortedList``.  A LIST cursor holds its last key and resumes through a
 ``SortedDict`` bisect (``SortedList.irange`` on a scope index).
 
-Why pages and not a plain ``SortedDict`` of key -> record (measured with
-``python -m tools.bench_tables``, route4, 1M routes; see its "alternative"
-line): the plain SortedDict walks at TODO ns per record against TODO ns for
-pages (a dict lookup and a bytes object per record, where a page gives a
-slice of many records) and costs TODO B per route against TODO B (a bytes
-object, an int and dict and list slots per route, where a page holds 8 B of
-key and 12 B of record).  The daemon's budget for a listed record is 60 ns in
-all, and 110 B per route in all.  The price of pages is the page upkeep in
-``record_pages`` (a page is cut when it grows past 2·LOAD items and joined to
-a neighbour below LOAD/4), which sortedcontainers would otherwise do for us.
+Why pages and not a plain ``SortedDict`` of key -> record (the simplest
+shape), measured by ``python -m tools.bench_tables`` (route4, 1M routes, its
+"alternative index" line): the plain SortedDict walks at ~295 ns per record
+against ~3.5 ns for pages (x85: a dict lookup and a bytes object per record,
+where a page gives one slice of many records), and holds ~127 B per route
+against ~21 B (an int key, a bytes record, dict and list slots per route,
+where a page holds 8 B of key and 12 B of record).  The daemon's budgets are
+60 ns of CPU per listed record in all (framing included) and 110 B per route
+in all (the prefix index included, ~70 B), so only pages meet them.  What
+pages cost: a bisect inside the page (its key column) after the SortedDict's,
+and the page upkeep in ``record_pages`` (a page is cut above 2·LOAD items and
+joined to a neighbour below LOAD/4), which a plain SortedDict would leave to
+sortedcontainers.
 
 Modules, one concept each:
 

@@ -13,6 +13,9 @@ LPM probes the dicts of the VRF's prefix lengths, longest first, and stops at
 the first hit (at most 33 / 129 probes; the short-prefix dicts are small and
 stay in cache).
 
+The prefix masks of each family (``HOST_MASKS``, ``SHIFTS``) are built once,
+at import, and shared with ``tables.route``'s checks.
+
 Invariants:
 - ``_by_plen[vrf << 8 | plen]`` exists iff it is non-empty; ``_probes[vrf]``
   holds (shift, dict ``get``) of those of ``vrf``, longest prefix first,
