@@ -224,7 +224,8 @@ class KeyOrder:
         the scoped key of every record: O(n log n)."""
         self._pages._check()
         if self._scoped is not None:
-            self._scoped._check()   # type: ignore[attr-defined]  # sortedcontainers' own; not in the stubs
+            # sortedcontainers' own invariant check, which its stubs leave out
+            self._scoped._check()   # type: ignore[attr-defined]
             assert list(self._scoped) == sorted(self._scoped_key(key, record)
                                                 for key, record in self.items())
 

@@ -323,7 +323,8 @@ class RecordPages:
     def _check(self) -> None:
         """Assert every invariant of the module docstring: O(n)."""
         pages, size, count, last = self._pages, self._size, 0, -1
-        pages._check()   # type: ignore[attr-defined]  # sortedcontainers' own check; the stubs omit it
+        # sortedcontainers' own invariant check, which its stubs leave out
+        pages._check()   # type: ignore[attr-defined]
         for first, page in pages.items():
             col = page.keys
             assert col and col[0] == first > last, "page empty, mis-keyed or out of order"

@@ -13,7 +13,7 @@ from api import wire
 from tables import record_pages
 from tables.blob import gather, split
 from tables.errors import TableError
-from tables.keyed import KeyedTable, scope_range
+from tables.keyed import KeyedTable, KeyOrder, scope_range
 from tables.record_pages import RecordPages
 from tables.staging import stage_adds, stage_deletes
 
@@ -253,6 +253,18 @@ def test_cursor_sees_changes_between_steps() -> None:
     assert table.step(cursor, 5) == []
 
 
+def test_changes_hand_back_records_in_the_order_asked() -> None:
+    table = make_table([1, 2, 3, 4])
+    assert table.put_many({4: b"x\x04", 9: b"r\x09", 1: b"y\x01"}) == [b"r\x04", b"r\x01"]
+    assert table.delete_many([9, 1, 3]) == [b"r\x09", b"y\x01", b"r\x03"]
+    table._check()
+    order = KeyOrder(3, 2)
+    order.insert([(0x010002, b"b2"), (0x000001, b"a1"), (0x010001, b"b1")])
+    assert order.remove_scope(1) == ([0x010001, 0x010002], b"b1b2")          # key order
+    assert order.remove_scope(wire.SCOPE_ALL) == ([0x000001], b"a1")
+    order._check()
+
+
 def test_cursor_budget_exfull_decided_at_the_end() -> None:
     table = make_table([1, 2, 3])
     cursor = table.cursor(wire.SCOPE_ALL, None, 2)
@@ -283,6 +295,7 @@ def test_stage_adds_and_deletes() -> None:
         stage_adds(iter([(1, "a")]), False, present)
     assert error.value.status == wire.EEXIST
     assert stage_deletes(iter([1, 1, 5]), True, present) == [1]
+    assert stage_deletes(iter([9, 3, 9, 7, 3]), False, {3, 7, 9}) == [9, 3, 7]  # request order
     with pytest.raises(TableError) as error:
         stage_deletes(iter([1, 5]), False, present)
     assert error.value.status == wire.ENOENT

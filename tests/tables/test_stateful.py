@@ -245,7 +245,8 @@ class TableMachine(RuleBasedStateMachine):
 
     def table(self) -> keyed.KeyOrder:
         tables = self.daemon.tables
-        return {wire.MODULE_NEXTHOP: tables.nexthops.order, wire.MODULE_ROUTE4: tables.routes4.order,
+        return {wire.MODULE_NEXTHOP: tables.nexthops.order,
+                wire.MODULE_ROUTE4: tables.routes4.order,
                 wire.MODULE_ROUTE6: tables.routes6.order, wire.MODULE_FDB: tables.fdb.order,
                 wire.MODULE_CONNTRACK: tables.conntrack.order}[self.spec.module]
 
