@@ -259,8 +259,8 @@ def test_changes_hand_back_records_in_the_order_asked() -> None:
     assert table.delete_many([9, 1, 3]) == [b"r\x09", b"y\x01", b"r\x03"]
     table._check()
     order = KeyOrder(3, 2)
-    order.insert([(0x010002, b"b2"), (0x000001, b"a1"), (0x010001, b"b1")])
-    assert order.remove_scope(1) == ([0x010001, 0x010002], b"b1b2")          # key order
+    order.insert([(0x000102, b"b2"), (0x000001, b"a1"), (0x000101, b"b1")])
+    assert order.remove_scope(1) == ([0x000101, 0x000102], b"b1b2")          # key order
     assert order.remove_scope(wire.SCOPE_ALL) == ([0x000001], b"a1")
     order._check()
 
