@@ -129,7 +129,7 @@ from pathlib import Path
 import pytest
 
 from api.records import Route4Key
-from tests.support.process import ROOT, ServerProcess
+from tools.harness import ROOT, ServerProcess
 from tests.tools.util import ctl, start_daemon
 
 GUIDE = ROOT / "docs" / "client.md"

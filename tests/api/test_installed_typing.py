@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 
 from tests.api.test_client_guide import examples
-from tests.support.process import ROOT
+from tools.harness import ROOT
 from tests.tools.util import start_daemon
 
 SOURCES = ("setup.cfg", "pyproject.toml", "README.md", "reactor", "api", "tables", "tools")

@@ -27,7 +27,7 @@ from api.records import (
 )
 from api.tables_client import TablesClient
 from api.text_words import TextError
-from tests.support.process import ServerProcess
+from tools.harness import ServerProcess
 from tests.tools.util import start_daemon
 
 PER_ROUTE4_ADD = (wire.MAX_PAYLOAD - 4) // wire.ROUTE4.size      # 10922

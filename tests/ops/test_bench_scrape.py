@@ -10,7 +10,7 @@ import subprocess
 import sys
 
 from tests.ops.util import require
-from tests.support.process import ROOT
+from tools.harness import ROOT
 
 
 def test_the_scrape_bench_runs() -> None:

@@ -11,9 +11,9 @@ import pytest
 
 from api import wire
 from api.client import Client
-from tests.support.process import ServerProcess
 from tests.tools.util import start_daemon
 from tools.ctl.listing import Backlog, Listing
+from tools.harness import ServerProcess
 
 ROUTES = 30_000
 

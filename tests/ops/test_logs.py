@@ -8,13 +8,13 @@ import os
 import re
 import signal
 import subprocess
-import sys
 from pathlib import Path
 
+import pytest
+
 from tests.ops.util import TIMESTAMP, env, tool
-from tests.support.process import ROOT, start_process
-from tests.support.rawclient import wait_for
 from tests.tools.util import fails, ok, start_daemon
+from tools.harness import ROOT, start_reactord, wait_for
 
 
 def lines(text: str) -> list[str]:
@@ -67,7 +67,8 @@ def test_debug_traces_connections_and_every_request(tmp_path: Path) -> None:
     assert re.search(r"DEBUG: client \d+ disconnected \(pid \d+, uid \d+\): client closed", log)
 
 
-def test_journald_gets_priorities_instead_of_timestamps(tmp_path: Path) -> None:
+def test_journald_gets_priorities_instead_of_timestamps(tmp_path: Path,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
     """stderr is the file $JOURNAL_STREAM names (device:inode), as under systemd."""
     path, out = tmp_path / "api.sock", tmp_path / "journal"
     with open(out, "wb") as stream:
@@ -79,17 +80,16 @@ def test_journald_gets_priorities_instead_of_timestamps(tmp_path: Path) -> None:
     assert lines(out.read_text()) == [
         "<3>ERROR: cannot start: --metrics-listen 'nonsense': expected HOST:PORT "
         "or a socket path"]
-    daemon = start_process([tool("reactord"), "--socket", str(path)], str(path),
-                           tmp_path / "other.log", env=env(JOURNAL_STREAM="1:2"))
+    monkeypatch.setenv("JOURNAL_STREAM", "1:2")     # names some other file
+    daemon = start_reactord(directory=tmp_path)
     assert daemon.terminate() == 0
     assert all(TIMESTAMP.match(line) for line in lines(daemon.log()))   # not the journal
 
 
 def test_sighup_never_kills_and_reopens_the_log_file(tmp_path: Path) -> None:
-    log_file, rotated = tmp_path / "reactord.log", tmp_path / "reactord.log.1"
-    path = str(tmp_path / "api.sock")
-    daemon = start_process([sys.executable, "-m", "tools.reactord", "--socket", path,
-                            "--log-file", str(log_file)], path, tmp_path / "stderr")
+    log_file, rotated = tmp_path / "daemon.log", tmp_path / "daemon.log.1"
+    daemon = start_reactord("--log-file", str(log_file), directory=tmp_path)
+    path = daemon.path
     try:
         wait_for(lambda: "listening on" in log_file.read_text(), what="the start line")
         log_file.rename(rotated)                      # what logrotate does, then SIGHUP

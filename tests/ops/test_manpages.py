@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 from tests.ops.util import require
-from tests.support.process import ROOT
+from tools.harness import ROOT
 from tools.manpage import manpage
 from tools.reactorctl import build_parser
 

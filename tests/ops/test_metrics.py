@@ -18,9 +18,8 @@ from api.client import Client
 from api.metrics import STATS_METRICS, TABLES
 from api.version import __version__
 from tests.ops.util import log_port, require, tool
-from tests.support.process import ServerProcess
-from tests.support.rawclient import wait_for
 from tests.tools.util import ok, start_daemon
+from tools.harness import ServerProcess, wait_for
 
 OM = "application/openmetrics-text; version=1.0.0; charset=utf-8"
 

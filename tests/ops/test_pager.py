@@ -15,9 +15,8 @@ from pathlib import Path
 import pytest
 
 from api import wire
-from tests.support.process import ServerProcess
-from tests.support.rawclient import RawClient, wait_for
 from tests.tools.util import env, popen_ctl, start_daemon, wait_no_stream
+from tools.harness import Conn, ServerProcess, wait_for
 
 ROUTES = 300_000
 PAGER = '''
@@ -59,7 +58,7 @@ def stalled_control(daemon: ServerProcess) -> None:
     after one to two --stall-timeout periods.  Once it has, the pager has waited
     at least as long."""
     before = daemon.log().count("stalled: output made no progress")
-    with RawClient(daemon.path) as idle:
+    with Conn(daemon.path) as idle:
         idle.send(1, wire.ROUTE4_LIST, wire.LIST_REQ.pack(0, wire.SCOPE_ALL, 0))
         wait_for(lambda: daemon.log().count("stalled: output made no progress") > before,
                  timeout=20, what="the control client closed as stalled")

@@ -16,8 +16,7 @@ import pytest
 from api import wire
 from api.client import Client
 from tests.ops.util import NotifyReceiver, env, require, tool
-from tests.support.process import ROOT
-from tests.support.rawclient import wait_for
+from tools.harness import ROOT, wait_for
 
 UNITS = ROOT / "tools" / "units"
 SHIPPED_EXEC = "/opt/reactord/bin/reactord"

@@ -7,7 +7,9 @@ LIST by a random batch size.  Every request's status is predicted from the
 §6 guarantees: keys strictly ascending (after the AFTER key), in scope, each
 record equal to the model's current one; at its end every key present and in
 scope since the stream started was emitted, and EXFULL exactly when max_count
-records were sent and a matching key is left.
+records were sent and a matching key is left.  After every step the table
+matches the model and passes its own invariant check (``_check``), with pages
+small enough (LOAD 4 or 8) that a few records cut, re-key and join them.
 """
 
 from __future__ import annotations
@@ -19,13 +21,14 @@ from typing import Any, cast
 
 from hypothesis import settings
 from hypothesis import strategies as st
-from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
+from hypothesis.stateful import (RuleBasedStateMachine, initialize, invariant, precondition,
+                                 rule)
 
 from api import wire
 from api.registry import ApiError, Stream
-from tables import keyed, sorted_items
+from tables import keyed, record_pages
 from tests.tables.specs import SPECS, Key, Spec
-from tests.tables.support import (Daemon, FakeContext, as_records, bulk, list_req, nexthop,
+from tests.tables.support import (Daemon, FakeContext, as_records, bulk, ends, list_req, nexthop,
                                   route4)
 
 SCOPES = st.sampled_from([0, 1, 2, 7, wire.SCOPE_ALL, wire.SCOPE_ALL])
@@ -39,7 +42,6 @@ class Listing:
     after: Key | None
     max_count: int
     alive: set[Key]
-    use_blob: bool
     last: Key | None = None
     emitted: int = 0
     ctx: FakeContext = field(default_factory=FakeContext)
@@ -50,7 +52,7 @@ class TableMachine(RuleBasedStateMachine):
 
     def __init__(self) -> None:
         super().__init__()
-        self.saved_load, sorted_items.LOAD = sorted_items.LOAD, 4
+        self.saved_load, record_pages.LOAD = record_pages.LOAD, 4
         self.daemon = Daemon.create()
         self.model: dict[Key, bytes] = {}
         self.busy: set[Key] = set()
@@ -63,7 +65,12 @@ class TableMachine(RuleBasedStateMachine):
             self.model = {(i,): nexthop(i) for i in (1, 2, 3)}
 
     def teardown(self) -> None:
-        sorted_items.LOAD = self.saved_load
+        record_pages.LOAD = self.saved_load
+
+    @initialize(load=st.sampled_from([4, 8]))
+    def page_size(self, load: int) -> None:
+        """LOAD 4: pages of 1..8 records (never short); 8: 2..16, a page of 1 is joined."""
+        record_pages.LOAD = load
 
     # -- oracles -------------------------------------------------------------
 
@@ -145,10 +152,8 @@ class TableMachine(RuleBasedStateMachine):
         self.changed()
 
     @precondition(lambda self: len(self.listings) < 3)
-    @rule(data=st.data(), scope=SCOPES, max_count=st.sampled_from([0, 0, 1, 2, 3, 5]),
-          use_blob=st.booleans())
-    def start_listing(self, data: st.DataObject, scope: int, max_count: int,
-                      use_blob: bool) -> None:
+    @rule(data=st.data(), scope=SCOPES, max_count=st.sampled_from([0, 0, 1, 2, 3, 5]))
+    def start_listing(self, data: st.DataObject, scope: int, max_count: int) -> None:
         size = len(data.draw(self.spec.record))
         after = data.draw(st.one_of(st.none(), self.spec.record,
                                     st.binary(min_size=size, max_size=size)))
@@ -159,26 +164,24 @@ class TableMachine(RuleBasedStateMachine):
         alive = {k for k, r in self.model.items() if self.in_scope(r, scope)
                  and (after_key is None or k > after_key)}
         state = entry.init(payload, FakeContext())
-        self.listings.append(Listing(entry, state, scope, after_key, max_count, alive,
-                                     use_blob))
+        self.listings.append(Listing(entry, state, scope, after_key, max_count, alive))
 
     @precondition(lambda self: bool(self.listings))
     @rule(data=st.data(), limit=st.integers(1, 4))
     def step_listing(self, data: st.DataObject, limit: int) -> None:
         listing = data.draw(st.sampled_from(self.listings))
-        step = listing.entry.next_blob if listing.use_blob else None
         batch: list[bytes] = []
-        status = wire.OK
+        status, ended = wire.OK, True
         try:
-            batch = as_records(step(listing.state, listing.ctx, limit) if step else
-                               listing.entry.next_batch(listing.state, listing.ctx, limit),
-                               listing.entry.record_size or 0)
+            produced = listing.entry.produce(listing.state, listing.ctx, limit)
+            batch = as_records(produced, listing.entry.record_size or 0)
+            ended = ends(produced)
         except ApiError as error:
             status = error.status
         assert len(batch) <= limit
         for record in batch:
             self.check_emitted(listing, record)
-        if not batch:
+        if ended:
             self.check_end(listing, status)
             self.listings.remove(listing)
 
@@ -209,6 +212,7 @@ class TableMachine(RuleBasedStateMachine):
     @invariant()
     def table_matches_model(self) -> None:
         table = self.table()
+        table._check()   # the key order's own invariants (pages, scope index, key set)
         stored = [record for _key, record in table.items()]
         assert stored == [self.model[k] for k in sorted(self.model)]
         assert len(table) == len(self.model)
@@ -236,9 +240,10 @@ class TableMachine(RuleBasedStateMachine):
 
     def table(self) -> keyed.KeyOrder:
         tables = self.daemon.tables
-        return {wire.MODULE_NEXTHOP: tables.nexthops.table, wire.MODULE_ROUTE4: tables.routes4.order,
-                wire.MODULE_ROUTE6: tables.routes6.order, wire.MODULE_FDB: tables.fdb.table,
-                wire.MODULE_CONNTRACK: tables.conntrack.table}[self.spec.module]
+        return {wire.MODULE_NEXTHOP: tables.nexthops.order,
+                wire.MODULE_ROUTE4: tables.routes4.order,
+                wire.MODULE_ROUTE6: tables.routes6.order, wire.MODULE_FDB: tables.fdb.order,
+                wire.MODULE_CONNTRACK: tables.conntrack.order}[self.spec.module]
 
 
 SETTINGS = settings(max_examples=int(os.environ.get("TABLES_STATEFUL_EXAMPLES", "35")),

@@ -35,8 +35,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from tools.bench import fullview_work as work
-from tools.bench.fullview import Daemon, launch, wait_ready
 from tools.bench.prometheus import PrometheusServer
+from tools.harness import ServerProcess as Daemon
+from tools.harness import cpu_seconds, start_reactord
 
 TARGET = 0.95
 
@@ -68,9 +69,9 @@ def wait_scraping(prom: PrometheusServer, timeout: float = 60.0) -> None:
 
 def idle_cpu(daemons: list[Daemon], seconds: float) -> dict[str, float]:
     """CPU seconds each daemon uses over ``seconds`` of idleness (the scrapes go on)."""
-    before = {d.name: work.cpu_seconds(d.pid) for d in daemons}
+    before = {d.name: cpu_seconds(d.pid) for d in daemons}
     time.sleep(seconds)
-    return {d.name: work.cpu_seconds(d.pid) - before[d.name] for d in daemons}
+    return {d.name: cpu_seconds(d.pid) - before[d.name] for d in daemons}
 
 
 def one_round(daemon: Daemon, routes: int, into: Figures) -> None:
@@ -155,10 +156,11 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="bench-scrape-") as tmpdir:
         tmp = Path(tmpdir)
         common = ("--preload-fullview", str(args.routes), "--metrics-listen", "127.0.0.1:0")
-        daemons = [launch(tmp, name, "tools.reactord", *common) for name in ("scraped", "quiet")]
+        daemons = [start_reactord(*common, directory=tmp, name=name, ready_timeout=None)
+                   for name in ("scraped", "quiet")]
         try:
             for daemon in daemons:
-                wait_ready(daemon)
+                daemon.wait_ready(300)
             run = (alternate(daemons, args.routes, args.duration, args.idle)
                    if args.no_prometheus else scraped_run(tmp, daemons, args))
         finally:
