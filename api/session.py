@@ -284,7 +284,7 @@ class Session:
             self._stream = stream
             self._schedule_pump(stream)
         except ApiError as err:
-            self._reply(req_id, err.status)
+            self._reply(req_id, err.status, err.payload)
 
     def _reply(self, req_id: int, status: int, payload: bytes = b"") -> None:
         self._write(encode_response(req_id, status, payload))
