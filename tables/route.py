@@ -36,10 +36,12 @@ from operator import and_, itemgetter, rshift
 from struct import Struct, iter_unpack
 
 from api import wire
-from tables import TableError, gather, split, stage_adds, stage_deletes
+from tables.blob import gather, split
+from tables.errors import TableError
 from tables.keyed import KeyCursor, KeyOrder
-from tables.lpm import PrefixIndex
+from tables.lpm import FAMILY_BITS, HOST_MASKS, SHIFTS, PrefixIndex
 from tables.nexthop import NexthopTable
+from tables.staging import stage_adds, stage_deletes
 
 _from_bytes = int.from_bytes
 _first = itemgetter(0)
@@ -50,7 +52,7 @@ class RouteTable:
     """Routes of one family (``bits`` 32 or 128) referring to ``nexthops``."""
 
     def __init__(self, nexthops: NexthopTable, bits: int) -> None:
-        if bits not in (32, 128):
+        if bits not in FAMILY_BITS:
             raise ValueError(f"address bits {bits}: not 32 or 128")
         self.bits = bits
         self.record = wire.ROUTE4 if bits == 32 else wire.ROUTE6
@@ -66,8 +68,8 @@ class RouteTable:
         self._row_offsets = (1, 0, *range(4, 4 + bits // 8), 2, *range(self.record_size))
         """A row for ``KeyOrder.insert_rows``: vrf_id big-endian, prefix, prefixlen, then
         the record."""
-        self._host_masks = [((1 << bits) - 1) >> plen for plen in range(bits + 1)]
-        self._shifts = [bits - plen for plen in range(bits + 1)]
+        self._host_masks = HOST_MASKS[bits]
+        self._shifts = SHIFTS[bits]
 
     def __len__(self) -> int:
         return len(self.order)
@@ -184,12 +186,6 @@ class RouteTable:
             vrf_id, plen, _origin, prefix, _nh_id = self.record.unpack(after)
             after_key = self.key(vrf_id, prefix, plen)
         return self.order.cursor(scope, after_key, max_count)
-
-    def step(self, cursor: KeyCursor, limit: int) -> list[bytes]:
-        return self.order.step(cursor, limit)
-
-    def step_blob(self, cursor: KeyCursor, limit: int) -> bytes:
-        return self.order.step_blob(cursor, limit)
 
 
 def _nh_counts(blob: bytes, size: int) -> Counter[int]:
