@@ -31,7 +31,7 @@ ID16 = U16 - 1          # vrf, bridge, iface: 0xffff means "all" on the wire
 
 NH_TYPES = {wire.NH_GATEWAY: "gw", wire.NH_BLACKHOLE: "blackhole", wire.NH_REJECT: "reject"}
 FDB_FLAGS = {wire.FDB_STATIC: "static", wire.FDB_LEARNED: "learned"}
-PROTO_NAMES = {1: "icmp", 6: "tcp", 17: "udp", 47: "gre", 50: "esp", 58: "icmpv6", 132: "sctp"}
+PROTO_NAMES = wire.PROTO_NAMES
 PROTOS = {name: number for number, name in PROTO_NAMES.items()}
 PLEN = [f"/{n}" for n in range(256)]
 _MAC = re.compile(r"[0-9a-fA-F]{2}(?::[0-9a-fA-F]{2}){5}\Z")

@@ -170,6 +170,9 @@ NH_REJECT: Final = 3
 FDB_STATIC: Final = 1
 FDB_LEARNED: Final = 2
 CLIENT_STREAM_ACTIVE: Final = 1
+PROTO_NAMES: Final[dict[int, str]] = {1: "icmp", 6: "tcp", 17: "udp", 47: "gre", 50: "esp",
+                                      58: "icmpv6", 132: "sctp"}
+"""The names reactorctl and the daemon's error reasons give conntrack protocol numbers."""
 CLIENT_STREAM_PAUSED: Final = 2
 
 # -- server defaults (wire-v1 section 5) ----------------------------------------
