@@ -42,7 +42,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--socket", default=None,
                         help="API socket path (default: $REACTORD_SOCKET, /run/reactord.sock "
                              "as root, $XDG_RUNTIME_DIR/reactord.sock, or a per-user temp path)")
-    parser.add_argument("--socket-mode", default="0660", type=lambda s: int(s, 8),
+    parser.add_argument("--socket-mode", default="0660", type=octal_mode,
                         help="permissions of the socket file, octal (default 0660)")
     parser.add_argument("--write-high", type=int, default=DEFAULTS.write_high,
                         help="pause a stream above this many queued bytes (default %(default)s)")
@@ -65,6 +65,17 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--preload-fullview", type=int, default=0, metavar="N",
                         help="load a synthetic full view of N IPv4 routes at start")
     return parser.parse_args(argv)
+
+
+def octal_mode(text: str) -> int:
+    """A file mode in octal, 0..0777 (``--socket-mode``)."""
+    try:
+        mode = int(text, 8)
+    except ValueError:
+        mode = -1
+    if not 0 <= mode <= 0o777:
+        raise argparse.ArgumentTypeError(f"not an octal file mode 0..0777: {text!r}")
+    return mode
 
 
 def build_config(args: argparse.Namespace) -> ServerConfig:
