@@ -113,12 +113,13 @@ def stopped(bulk: Bulk, outcome: Outcome) -> CommandFailed:
     assert outcome.error is not None
     applied = applied_text(bulk, outcome.applied)
     if outcome.failed_at is None:
-        start, stop = outcome.unknown or (outcome.applied, outcome.applied)
+        start, stop = outcome.unknown or (outcome.applied, outcome.applied + 1)
         first, last = records.line_of(start), records.line_of(stop - 1)
         return CommandFailed(
-            f"{records.name}:{first}-{last}: {table.name} {bulk.verb}: {why(outcome.error)}",
-            f"{records.name}: the daemon did not name the failing line of lines {first}-"
-            f"{last} (one request, not applied); {applied}; nothing from line {first} on")
+            f"{records.name}:{first}: {table.name} {bulk.verb}: {why(outcome.error)}",
+            f"{records.name}: the daemon did not name the failing line of "
+            f"{lines_text(first, last)} (one request, not applied); {applied}; nothing from "
+            f"line {first} on")
     index = outcome.failed_at
     line = records.line_of(index)
     text = record_text(bulk, index)
@@ -144,5 +145,10 @@ def applied_text(bulk: Bulk, applied: int) -> str:
     if applied == 0:
         return "nothing applied" if bulk.verb == "add" else "nothing deleted"
     done = "applied" if bulk.verb == "add" else "deleted"
-    return f"{done} the {noun(records.table.name, applied)} of lines " \
-           f"{records.line_of(0)}-{records.line_of(applied - 1)}"
+    return f"{done} the {noun(records.table.name, applied)} of " \
+           f"{lines_text(records.line_of(0), records.line_of(applied - 1))}"
+
+
+def lines_text(first: int, last: int) -> str:
+    """``line 7`` or ``lines 2-25000``."""
+    return f"line {first}" if first == last else f"lines {first}-{last}"
