@@ -147,6 +147,11 @@ NEXTHOP = TextTable(
 # -- route4, route6 -----------------------------------------------------------------------
 
 
+ONE_OPTION: dict[str, Callable[[str], tuple[int, int]]] = {
+    "vrf": lambda token: (VRF(token), 0), "origin": lambda token: (0, ORIGIN(token))}
+"""A route line's one option -> (vrf, origin): ``options`` without its dict."""
+
+
 def _route_table(family: int) -> TextTable:
     """route4 or route6: the same grammar over a different prefix width."""
     rec = wire.ROUTE4 if family == 4 else wire.ROUTE6
@@ -165,6 +170,9 @@ def _route_table(family: int) -> TextTable:
         nh_id = NH_ID(words[2])
         if len(words) == 3:          # the common line of a load file: no options
             return rec.pack(0, plen, 0, prefix, nh_id)
+        if len(words) == 5 and words[3] in ONE_OPTION:    # a saved full view's line
+            vrf, origin = ONE_OPTION[words[3]](words[4])
+            return rec.pack(vrf, plen, origin, prefix, nh_id)
         opts = options(words[3:], {"vrf": VRF, "origin": ORIGIN})
         return rec.pack(opts.get("vrf", 0), plen, opts.get("origin", 0), prefix, nh_id)
 

@@ -121,10 +121,6 @@ _FORMS: dict[str, tuple[Convert, FromJson]] = {
 }
 
 
-def strip_comment(line: str) -> str:
-    return line if "#" not in line else line[:line.index("#")]
-
-
 class Reader:
     """One file's lines -> add-line words for ``table``; remembers whether a
     listing header was seen (rows follow it)."""
@@ -137,13 +133,14 @@ class Reader:
 
     def words(self, line: str) -> Words | None:
         """The add-line words of ``line``; None for a blank, comment or header line."""
-        text = strip_comment(line).strip()
-        if not text:
+        if "#" in line:
+            line = line[:line.index("#")]
+        words = line.split()
+        if not words:
             return None
-        if text[0] == "{":
-            return self._json(_object(text))
-        words = text.split()
-        if words == self._header:
+        if words[0][0] == "{":
+            return self._json(_object(line.strip()))
+        if words[0] == self._header[0] and words == self._header:
             self._rows = True
             return None
         if not self._rows:

@@ -51,7 +51,10 @@ class Records:
 
     def add(self, records: bytes, line: int) -> None:
         self.blob += records
-        self.lines.extend([line] * (len(records) // self.size))
+        if len(records) == self.size:
+            self.lines.append(line)
+        else:
+            self.lines.extend([line] * (len(records) // self.size))
 
     def record(self, index: int) -> bytes:
         return bytes(self.blob[index * self.size:(index + 1) * self.size])

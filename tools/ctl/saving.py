@@ -109,10 +109,12 @@ def read_saved(lines: Iterable[str], name: str,
     ended: str | None = None
     lineno = 0
     for lineno, line in enumerate(lines, 1):
-        if line.startswith(END):
-            ended = line
-            continue
-        words = line.split("#", 1)[0].split()
+        if "#" in line:
+            if line.startswith(END):
+                ended = line
+                continue
+            line = line[:line.index("#")]
+        words = line.split()
         if not words:
             continue
         records = tables.get(words[0])
