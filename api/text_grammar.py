@@ -186,6 +186,24 @@ def _route_table(family: int) -> TextTable:
         addr = parse_addr(word(words, 0, "address"), family)
         return get_req.pack(options(words[1:], {"vrf": VRF}).get("vrf", 0), addr)
 
+    def parse_key(text: str) -> bytes:
+        head, parts = split_suffix(text, ("vrf",))
+        prefix, plen = parse_prefix(head, family)
+        return rec.pack(parts.get("vrf", 0), plen, 0, prefix, 0)
+
+    line, key_line, batch_lines = _route_writers(ntoa)
+    return TextTable(
+        f"route{family}", wire.MODULE_ROUTE4 if family == 4 else wire.MODULE_ROUTE6, rec,
+        "vrf", ROUTE4_VIEW if family == 4 else ROUTE6_VIEW, add=add, delete=delete,
+        line=line, key_line=key_line,
+        key_text=lambda t: with_suffix(ntoa(t[3]) + PLEN[t[1]], vrf=t[0]),
+        parse_key=parse_key, get=get, batch_lines=batch_lines)
+
+
+def _route_writers(ntoa: Callable[[bytes], str]) -> tuple[
+        Callable[[Row], str], Callable[[Row], str], Callable[[list[Row]], list[str]]]:
+    """A route's add line, its DEL arguments, and the add lines of a batch (one
+    comprehension: ``save`` writes a million of them)."""
     def line(t: Row) -> str:
         vrf, plen, origin, prefix, nh_id = t
         return with_options(f"{ntoa(prefix)}{PLEN[plen]} via {nh_id}", vrf=vrf, origin=origin)
@@ -198,16 +216,7 @@ def _route_table(family: int) -> TextTable:
                 f"{ntoa(p)}{PLEN[n]} via {nh}{f' vrf {v}' if v else ''}"
                 f"{f' origin {o}' if o else ''}" for v, n, o, p, nh in batch]
 
-    def parse_key(text: str) -> bytes:
-        head, parts = split_suffix(text, ("vrf",))
-        prefix, plen = parse_prefix(head, family)
-        return rec.pack(parts.get("vrf", 0), plen, 0, prefix, 0)
-
-    return TextTable(
-        f"route{family}", wire.MODULE_ROUTE4 if family == 4 else wire.MODULE_ROUTE6, rec,
-        "vrf", ROUTE4_VIEW if family == 4 else ROUTE6_VIEW, add=add, delete=delete,
-        line=line, key_line=key_line, key_text=lambda t: with_suffix(ntoa(t[3]) + PLEN[t[1]], vrf=t[0]),
-        parse_key=parse_key, get=get, batch_lines=batch_lines)
+    return line, key_line, batch_lines
 
 
 ROUTE4, ROUTE6 = _route_table(4), _route_table(6)

@@ -38,8 +38,8 @@ from api import wire
 from api.client import ApiCallError, Client, ClientError, ConnectionClosed, Stream
 from api.text_view import View
 from tools.ctl.actions import (
-    Action, Prepared, bulk_action, change_action, flush_action, get_action, load_view,
-    restore_action, save_action,
+    LOAD_HELP, Action, Prepared, bulk_action, change_action, flush_action, get_action,
+    load_view, restore_action, save_action,
 )
 from tools.ctl.failure import CommandFailed, count, why
 from tools.ctl.fullview_load import load_fullview
@@ -225,7 +225,8 @@ def _global_options(parser: argparse.ArgumentParser, here: bool = False) -> None
 def _verb_parser(objects: Any, name: str, verb: str, syntax: str, helptext: str,
                  options_text: str = "") -> argparse.ArgumentParser:
     parser: argparse.ArgumentParser = objects.add_parser(
-        verb, help=helptext, usage=f"%(prog)s {options_text}{syntax}".rstrip())
+        verb, help=helptext, description=helptext,
+        usage=f"%(prog)s {options_text}{syntax}".rstrip())
     parser.add_argument("words", nargs="*", metavar="ARG", help=syntax or argparse.SUPPRESS)
     _global_options(parser, here=True)
     return parser
@@ -235,6 +236,7 @@ def _table_parsers(objects: Any, table: Table) -> None:
     obj = objects.add_parser(table.name, help=f"the {table.name} table",
                              aliases={"nexthop": ["nh"], "conntrack": ["ct"]}.get(table.name, []))
     obj.set_defaults(object=table.name, prepare=table_action)
+    _global_options(obj, here=True)
     verbs = obj.add_subparsers(dest="verb", metavar="VERB", required=True)
     syntax = SYNTAX[table.name]
     p = _verb_parser(verbs, table.name, "add", syntax["add"], "add an entry", "[--replace] ")
@@ -269,12 +271,6 @@ def _table_parsers(objects: Any, table: Table) -> None:
     _batch_option(p)
 
 
-LOAD_HELP = ("add entries from a file or - (stdin): add lines, a listing, or JSON lines. "
-             "The whole input is checked first (a bad line: exit 2, nothing sent); then it "
-             "is sent in order; at the first line the daemon refuses, the lines before it "
-             "are applied, that line and all after it are not")
-
-
 def _batch_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--batch", type=_count, default=0, metavar="N",
                         help="entries per request (default 0: as many as fit); the "
@@ -297,6 +293,7 @@ def build_parser() -> argparse.ArgumentParser:
         p.set_defaults(object=name, verb="", prepare=prepare)
     _save_parsers(objects)
     fullview = objects.add_parser("fullview", help="load a synthetic full view")
+    _global_options(fullview, here=True)
     verbs = fullview.add_subparsers(dest="verb", metavar="VERB", required=True)
     p = _verb_parser(verbs, "fullview", "load", "", "generate and load routes",
                      "[--routes4 N] [--routes6 M] [--nexthop ID] [--seed S] [--batch N]")

@@ -32,6 +32,10 @@ from tools.ctl.progress import Progress
 from tools.ctl.resolve import no_route, resolve, resolved_view
 from tools.ctl.syntax import Table, flush_payload, options, scope_of
 
+LOAD_HELP = ("add entries from a file or - (stdin): add lines, a listing, or JSON lines. "
+             "The whole input is checked first (a bad line: exit 2, nothing sent); then it "
+             "is sent in order, one request at a time; at the first line the daemon "
+             "refuses, the lines before it are applied, that line and all after it are not")
 Action = Callable[[Client], int]
 Prepared = Union[Action, int]
 """What preparing a command gives: the action to run on a connection, or the
