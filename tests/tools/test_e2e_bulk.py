@@ -4,6 +4,9 @@ through real reactord processes, checked against the daemons' listings.
 
 from __future__ import annotations
 
+import os
+import pty
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -11,7 +14,7 @@ import pytest
 
 from api import wire
 from api.client import Client
-from tests.tools.util import ctl, fails, ok, route_lines, start_daemon, stats
+from tests.tools.util import ctl, fails, ok, popen_ctl, route_lines, start_daemon, stats
 from tools.ctl.saving import ORDER
 from tools.ctl.syntax import TABLES, add_payload
 from tools.harness import ServerProcess
@@ -305,3 +308,38 @@ def test_max_hint_counts_entries(daemon: ServerProcess) -> None:
                          "with --after 0.0.0.0/0\n"
     result = ctl(s, "route4", "list", "--max", "2")
     assert "stopped after 2 entries (--max)" in result.err
+
+
+def test_load_shows_progress_on_a_terminal_then_clears_it(daemon: ServerProcess,
+                                                          tmp_path: Path) -> None:
+    s = daemon.path
+    ok(s, "nexthop", "add", "1", "blackhole")
+    path = tmp_path / "routes.txt"
+    route_file(path, 70_000)
+    master, slave = pty.openpty()
+    try:
+        proc = popen_ctl(s, "route4", "load", str(path), stdout=subprocess.PIPE,
+                         stderr=slave)
+        os.close(slave)
+        slave = -1
+        shown = b""
+        while True:
+            try:
+                chunk = os.read(master, 4096)
+            except OSError:           # EIO: the terminal's last writer is gone
+                break
+            if not chunk:
+                break
+            shown += chunk
+        out, _ = proc.communicate(timeout=60)
+    finally:
+        os.close(master)
+        if slave >= 0:
+            os.close(slave)
+    assert proc.returncode == 0 and out.startswith(b"loaded 70,000 routes from ")
+    text = shown.decode()
+    assert f"{path}: read 65,536 lines" in text
+    screen = ""                      # what the terminal shows at the end: a blank line
+    for part in text.split("\r"):
+        screen = part + screen[len(part):]
+    assert screen.strip() == "", repr(text)

@@ -37,9 +37,19 @@ Cells = Sequence[str]
 _JSON_SCALARS = (int, str)
 
 
+def _route_words(dest: str, nh_id: str, vrf: str, origin: str) -> list[str]:
+    """An add line with only the options that are not 0 (the grammar's short paths)."""
+    words = [dest, "via", nh_id]
+    if vrf != "0":
+        words += ["vrf", vrf]
+    if origin != "0":
+        words += ["origin", origin]
+    return words
+
+
 def _route_row(c: Cells) -> list[str]:
     vrf, dest, nh_id, origin = c
-    return [dest, "via", nh_id, "vrf", vrf, "origin", origin]
+    return _route_words(dest, nh_id, vrf, origin)
 
 
 def _nexthop_row(c: Cells) -> list[str]:
@@ -83,8 +93,8 @@ def _field(obj: Mapping[str, Any], name: str, default: str | None = None) -> str
 
 
 def _route_json(o: Mapping[str, Any]) -> list[str]:
-    return [_field(o, "prefix"), "via", _field(o, "nh_id"), "vrf", _field(o, "vrf", "0"),
-            "origin", _field(o, "origin", "0")]
+    return _route_words(_field(o, "prefix"), _field(o, "nh_id"), _field(o, "vrf", "0"),
+                        _field(o, "origin", "0"))
 
 
 def _nexthop_json(o: Mapping[str, Any]) -> list[str]:

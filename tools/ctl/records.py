@@ -96,15 +96,17 @@ def add_records(table: TextTable) -> Compile:
 
 
 def del_records(table: TextTable) -> Compile:
-    """DEL arguments (``PREFIX [PREFIX ...] [vrf V]``) or an add line -> DEL records."""
+    """An add line, or DEL arguments (``PREFIX [PREFIX ...] [vrf V]``) -> DEL records.
+
+    The add grammar is tried first: a load file is the common input, and where
+    a line reads both ways (a conntrack flow) it names the same key.  A line
+    that is neither is reported with the DEL grammar's words.
+    """
     def compile_del(words: Words) -> bytes:
         try:
+            return table.del_record(table.add(words))
+        except TextError:
             return table.delete(words)
-        except TextError as exc:
-            try:
-                return table.del_record(table.add(words))
-            except TextError:
-                raise exc from None
     return compile_del
 
 
