@@ -15,10 +15,11 @@ from hypothesis import strategies as st
 from api import wire
 from api.client import ApiCallError, Client
 from api.text_grammar import TextTable
-from tools.ctl.apply import apply_records, per_request
+from tools.ctl.apply import Interrupted, apply_records, per_request
 from tools.ctl.failure import CommandFailed
 from tools.ctl.formats import Reader
 from tools.ctl.fullview_load import Pipeline
+from tools.ctl.load import Bulk, interrupted
 from tools.ctl.progress import Progress
 from tools.ctl.records import ERRORS_SHOWN, Records, add_records, del_records, read_records
 from tools.ctl.syntax import CONNTRACK, FDB, NEXTHOP, ROUTE4, ROUTE6
@@ -289,3 +290,24 @@ def test_a_shorter_progress_text_leaves_nothing_of_the_longer_one() -> None:
     quiet = io.StringIO()                        # not a terminal: nothing at all
     Progress(quiet).show("x", force=True)
     assert quiet.getvalue() == ""
+
+
+def test_ctrl_c_says_what_was_applied_and_what_was_in_flight() -> None:
+    records = records_of(50, lines_per_record=2)          # lines 1, 3, 5, ...
+
+    class Interrupting(Daemon):
+        def call(self, req_type: int, payload: bytes) -> bytes:
+            if len(self.requests) == 2:
+                raise KeyboardInterrupt
+            return super().call(req_type, payload)
+
+    daemon = Interrupting(set())
+    with pytest.raises(Interrupted) as info:
+        apply_records(cast(Client, daemon), wire.ROUTE4_ADD, 0, records, batch=10)
+    out = info.value.outcome
+    assert (out.applied, out.unknown) == (20, (20, 30)) and daemon.requests == [10, 10]
+    bulk = Bulk(records, "add", 0, Progress(io.StringIO()))
+    failure = interrupted(bulk, out)
+    assert failure.code == 130 and failure.lines == [
+        "r.txt: interrupted; applied the 20 routes of lines 1-39; lines 41-59 were one "
+        "request in flight: all or none of them applied; nothing from line 61 on"]

@@ -343,3 +343,9 @@ def test_load_shows_progress_on_a_terminal_then_clears_it(daemon: ServerProcess,
     for part in text.split("\r"):
         screen = part + screen[len(part):]
     assert screen.strip() == "", repr(text)
+
+
+def test_save_to_a_path_that_cannot_be_written(daemon: ServerProcess, tmp_path: Path) -> None:
+    path = tmp_path / "no" / "state.save"
+    assert fails(daemon.path, "save", str(path)) == \
+        f"reactorctl: save: cannot write {path}: No such file or directory; nothing saved"

@@ -23,7 +23,10 @@ Invariants:
   sent; ``failed_at`` is the index of the record the daemon refused;
 - if the daemon refuses a request without naming a record (a header-only
   error: EIO, or a daemon before wire-v1 section 2), ``failed_at`` is None and
-  ``unknown`` is the range of that request: none of it was applied.
+  ``unknown`` is the range of that request: none of it was applied;
+- a Ctrl-C raises ``Interrupted``: the first ``applied`` records are applied;
+  ``unknown`` is the request in flight if there was one (all or none of it
+  applied: its reply was not read), and nothing after it was sent.
 """
 
 from __future__ import annotations
@@ -51,6 +54,14 @@ class Outcome:
     requests: int = 0
 
 
+class Interrupted(Exception):
+    """Ctrl-C during ``apply_records``; ``outcome`` says what was applied."""
+
+    def __init__(self, outcome: Outcome) -> None:
+        super().__init__(outcome)
+        self.outcome = outcome
+
+
 def per_request(size: int, batch: int = 0) -> int:
     """Records per request: as many as fit in MAX_PAYLOAD, or ``batch`` if smaller."""
     most = (wire.MAX_PAYLOAD - wire.BULK_FLAGS.size) // size
@@ -70,6 +81,9 @@ def apply_records(client: Client, req_type: int, flags: int, records: Records,
         out.requests += 1
         try:
             client.call(req_type, head + records.chunk(start, stop))
+        except KeyboardInterrupt:
+            out.unknown = (start, stop)
+            raise Interrupted(out) from None
         except ApiCallError as exc:
             out.error = exc
             if exc.index is None or not 0 <= exc.index < stop - start:
@@ -79,7 +93,10 @@ def apply_records(client: Client, req_type: int, flags: int, records: Records,
             continue
         out.applied = stop
         if report is not None:
-            report(stop)
+            try:
+                report(stop)
+            except KeyboardInterrupt:
+                raise Interrupted(out) from None
         if out.error is None:
             stop = min(stop + step, total)
     return out

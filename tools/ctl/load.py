@@ -14,8 +14,10 @@ one request at a time (``tools.ctl.apply``) and says what happened:
   that line, ``the 25,000 routes before line 25001``, or ``nothing``.
 
 Invariants: the messages name lines, never a request's range (except when
-the daemon's reply names no record, where the request's lines are all that is
-known, and the message says so); exit 2 for bad text, 1 for a refusal.
+the daemon's reply names no record, or a Ctrl-C left a request in flight,
+where the request's lines are all that is known, and the message says so);
+exit 2 for bad text, 1 for a refusal, 130 for Ctrl-C; nothing is ever
+applied without being said.
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ from typing import TextIO
 from api import wire
 from api.client import Client
 from api.text_grammar import TextTable
-from tools.ctl.apply import Outcome, apply_records
+from tools.ctl.apply import Interrupted, Outcome, apply_records
 from tools.ctl.failure import NOUNS, CommandFailed, noun, why
 from tools.ctl.output import flush, write
 from tools.ctl.progress import Progress
@@ -89,6 +91,8 @@ def send_bulk(client: Client, bulk: Bulk, batch: int, as_json: bool) -> int:
 
     try:
         outcome = apply_records(client, bulk.req_type, bulk.flags, records, batch, report)
+    except Interrupted as stop:
+        raise interrupted(bulk, stop.outcome) from None
     finally:
         progress.clear()
     if outcome.error is not None:
@@ -129,6 +133,21 @@ def stopped(bulk: Bulk, outcome: Outcome) -> CommandFailed:
     return CommandFailed(
         f"{records.where(index)}: {table.name} {bulk.verb} {text}: {why(outcome.error)}",
         f"{records.name}: {applied}; {rest}")
+
+
+def interrupted(bulk: Bulk, outcome: Outcome) -> CommandFailed:
+    """What a Ctrl-C left: the records applied, the request in flight; exit 130."""
+    records = bulk.records
+    text = f"{records.name}: interrupted; {applied_text(bulk, outcome.applied)}"
+    after = outcome.applied
+    if outcome.unknown is not None:
+        start, after = outcome.unknown
+        first, last = records.line_of(start), records.line_of(after - 1)
+        text += f"; {lines_text(first, last)} were one request in flight: all or none of " \
+                f"them applied"
+    if after < len(records):
+        text += f"; nothing from line {records.line_of(after)} on"
+    return CommandFailed(text, code=130)
 
 
 def record_text(bulk: Bulk, index: int) -> str:

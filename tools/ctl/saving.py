@@ -13,7 +13,8 @@ Restore reads and checks the whole file first (exit 2 for a bad line, or a
 file without its ``# end`` line or whose counts differ from it: a truncated
 save), then refuses a daemon that holds any entry unless ``--replace``, then
 adds each table in that order under ``tools.ctl.apply``'s rule (on a refusal:
-everything before the failing line applied, nothing from it on).
+everything before the failing line applied, nothing from it on; on Ctrl-C,
+what was applied and the request in flight are said, exit 130).
 
 Invariants:
 - save writes FILE.tmp and renames it over FILE once complete, so FILE is
@@ -37,10 +38,10 @@ from api import wire
 from api.client import Client
 from api.text_grammar import TABLES, TextTable
 from api.text_words import TextError
-from tools.ctl.apply import apply_records
+from tools.ctl.apply import Interrupted, apply_records
 from tools.ctl.failure import CommandFailed, noun, why
 from tools.ctl.load import open_input
-from tools.ctl.output import flush, write
+from tools.ctl.output import OutputError, flush, write
 from tools.ctl.progress import Progress
 from tools.ctl.records import Problems, Records
 from tools.ctl.removal import STATS_NAME
@@ -65,11 +66,14 @@ def save(client: Client, path: str) -> dict[str, int]:
         with open(tmp, "w", encoding="utf-8") as out:
             counts = _write_tables(client, out, header)
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         try:
             os.unlink(tmp)
         except OSError:
             pass
+        if isinstance(exc, (OSError, OutputError)):
+            why = exc.strerror if isinstance(exc, OSError) else str(exc)
+            raise CommandFailed(f"save: cannot write {path}: {why}; nothing saved") from None
         raise
     return counts
 
@@ -166,8 +170,12 @@ def restore(client: Client, tables: dict[str, Records], replace: bool,
             def report(applied: int, name: str = name) -> None:
                 progress.show(f"restore: {name} {applied:,} of {len(tables[name]):,}")
 
-            outcome = apply_records(client, records.table.req(wire.OP_ADD), flags, records,
-                                    report=report)
+            try:
+                outcome = apply_records(client, records.table.req(wire.OP_ADD), flags,
+                                        records, report=report)
+            except Interrupted as stop:
+                done[name] = stop.outcome.applied
+                raise _interrupted(records, done, stop.outcome.unknown) from None
             done[name] = outcome.applied
             if outcome.error is not None:
                 raise _stopped(tables, name, done, outcome.failed_at, why(outcome.error))
@@ -184,6 +192,16 @@ def amount(table: str, n: int) -> str:
 
 def summary(done: dict[str, int]) -> str:
     return ", ".join(amount(t, n) for t, n in done.items() if n) or "nothing"
+
+
+def _interrupted(records: Records, done: dict[str, int],
+                 unknown: tuple[int, int] | None) -> CommandFailed:
+    text = f"{records.name}: interrupted; restored {summary(done)}"
+    if unknown is not None:
+        first, last = records.line_of(unknown[0]), records.line_of(unknown[1] - 1)
+        text += f"; lines {first}-{last} were one request in flight: all or none of them " \
+                f"applied"
+    return CommandFailed(text + "; nothing after", code=130)
 
 
 def _stopped(tables: dict[str, Records], failed: str, done: dict[str, int],
