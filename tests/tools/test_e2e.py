@@ -69,6 +69,12 @@ def test_route4_add_get_list_del_with_vrfs(daemon: ServerProcess) -> None:
         ["0", "10.1.0.0/16", "1", "186", "gw", "192.0.2.1", "0", "0"]]
     assert route_lines(ok(s, "route4", "get", "10.2.0.1"))[0][:4] == ["0", "10.0.0.0/8", "1",
                                                                       "0"]
+    assert ok(s, "route4", "get", "10.1.2.3").splitlines()[0].split() == [
+        "VRF", "DESTINATION", "NEXTHOP", "ORIGIN", "TYPE", "GATEWAY", "IFACE", "NH_VRF"]
+    assert json_lines(ok(s, "--json", "route4", "get", "10.1.2.3")) == [
+        {"vrf": 0, "prefix": "10.1.0.0/16", "nh_id": 1, "origin": 186,
+         "nexthop": {"id": 1, "vrf": 0, "type": "gw", "gateway": "192.0.2.1", "iface": 0,
+                     "mac": "00:00:00:00:00:00"}}]
     assert route_lines(ok(s, "route4", "get", "10.1.2.3", "vrf", "2"))[0][:2] == ["2",
                                                                                "10.0.0.0/8"]
     assert [r[:2] for r in route_lines(ok(s, "route4", "list"))] == [
