@@ -20,7 +20,7 @@ from __future__ import annotations
 from api import wire
 from api.codec import Response
 
-REASON_MAX = 200
+REASON_MAX = wire.ERROR_REASON_MAX
 """wire-v1 section 2: a reason is at most 200 bytes; more is cut off here."""
 
 

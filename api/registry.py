@@ -15,8 +15,12 @@ The concept: a request type maps to exactly one handler, of one of two kinds.
   through the adapter ``api.batch.one_record``.
 
 Errors: a handler raises ``ApiError(errno)``; that status is the reply (or the
-stream's terminator).  Any other ``Exception`` is logged with the request type
-and id and answered ``EIO``; the daemon lives on.
+stream's terminator).  An error one record of the request caused names it:
+``ApiError(errno, index=i, reason="nexthop 99 does not exist")`` is replied
+with wire-v1 section 2's payload (``<I`` index, then the reason, UTF-8, cut to
+200 bytes at a character boundary); a one-shot's reply only: a stream's
+terminator stays header-only.  Any other ``Exception`` is logged with the
+request type and id and answered ``EIO``; the daemon lives on.
 
 Invariants, checked here once so that no handler repeats them:
 - unknown types are answered ``ENOTSUP`` and payloads shorter than the
@@ -46,16 +50,40 @@ S = TypeVar("S")
 
 
 class ApiError(Exception):
-    """A request failed with a wire status (a positive errno)."""
+    """A request failed with a wire status (a positive errno).
 
-    def __init__(self, status: int, detail: str = "") -> None:
+    ``detail`` is for the log; ``index`` and ``reason``, when ``index`` is set,
+    are sent: the 0-based index of the record that caused the error in its
+    request and the words naming that record (wire-v1 section 2).
+    """
+
+    def __init__(self, status: int, detail: str = "", *, index: int | None = None,
+                 reason: str = "") -> None:
         super().__init__(status, detail)
         self.status = status
         self.detail = detail
+        self.index = index
+        self.reason = reason
+
+    @property
+    def payload(self) -> bytes:
+        """The error reply's payload: empty, or the record's index and the reason."""
+        if self.index is None:
+            return b""
+        return wire.ERROR_INDEX.pack(self.index) + reason_bytes(self.reason)
 
     def __str__(self) -> str:
         text = f"{wire.status_name(self.status)}: {wire.STATUS_TEXT.get(self.status, '')}"
         return f"{text} ({self.detail})" if self.detail else text
+
+
+def reason_bytes(reason: str) -> bytes:
+    """``reason`` in UTF-8, cut to ``wire.ERROR_REASON_MAX`` bytes without splitting a
+    character."""
+    raw = reason.encode("utf-8", "replace")
+    if len(raw) <= wire.ERROR_REASON_MAX:
+        return raw
+    return raw[:wire.ERROR_REASON_MAX].decode("utf-8", "ignore").encode("utf-8")
 
 
 class Context(Protocol):

@@ -302,7 +302,7 @@ class Session:
             status = None                    # its status comes with stream_ended
         except ApiError as err:
             status = err.status
-            self._reply(req_id, err.status)
+            self._reply(req_id, err.status, err.payload)
         finally:
             self._host.observe.request_done(self, request, status, started)
 

@@ -17,6 +17,8 @@ Invariants:
   last_update_ns, read back as 0);
 - ``parse_key(key_text(t))`` is a record with the key of ``t``: the token the
   EXFULL hint prints continues a listing exactly after its last record;
+- ``delete(key_line(t).split())`` is the DEL record of ``t``'s key
+  (``del_record(pack(t))``): error messages name a record by this text;
 - the common line of a route load file (``PREFIX via NH``) takes a short
   path with the same checks and the same errors as the general one.
 """
@@ -54,13 +56,37 @@ class TextTable:
     add: Callable[[Words], bytes]               # ADD arguments -> one record
     delete: Callable[[Words], bytes]            # DEL arguments -> DEL records
     line: Callable[[Row], str]                  # record -> its ADD arguments
+    key_line: Callable[[Row], str]              # record -> the DEL arguments of its key
     key_text: Callable[[Row], str]              # record -> --after token
     parse_key: Callable[[str], bytes]           # --after token -> a record
     get: Callable[[Words], bytes] | None = None  # GET arguments -> payload
     flush: bool = False
+    batch_lines: Callable[[list[Row]], list[str]] | None = None   # ``line`` of each, faster
 
     def req(self, op: int) -> int:
         return wire.msg_type(self.module, op)
+
+    @property
+    def del_size(self) -> int:
+        """The size of a DEL record: nexthop DEL takes ``<I`` nh_ids, the others records."""
+        return wire.U32.size if self.module == wire.MODULE_NEXTHOP else self.record.size
+
+    def lines(self, batch: list[Row]) -> list[str]:
+        """``[line(t) for t in batch]`` (one comprehension for the route tables)."""
+        if self.batch_lines is not None:
+            return self.batch_lines(batch)
+        line = self.line
+        return [line(t) for t in batch]
+
+    def del_record(self, record: bytes) -> bytes:
+        """The DEL record of the key of ``record`` (one of this table's records)."""
+        return record[:wire.U32.size] if self.module == wire.MODULE_NEXTHOP else record
+
+    def del_text(self, del_record: bytes) -> str:
+        """The DEL arguments that make ``del_record`` (``10.0.0.0/8 vrf 2``, ``7``)."""
+        if self.module == wire.MODULE_NEXTHOP:
+            return str(wire.U32.unpack(del_record)[0])
+        return self.key_line(self.record.unpack(del_record))
 
 
 # -- nexthop --------------------------------------------------------------------------
@@ -110,6 +136,7 @@ NEXTHOP = TextTable(
     add=_nh_add,
     delete=_nh_delete,
     line=_nh_line,
+    key_line=lambda t: str(t[0]),
     key_text=lambda t: str(t[0]),
     parse_key=lambda text: wire.NEXTHOP.pack(parse_uint(text, "nexthop id", U32), 0, 0, 0, 0,
                                              _ZERO16, _ZERO6),
@@ -118,6 +145,11 @@ NEXTHOP = TextTable(
 
 
 # -- route4, route6 -----------------------------------------------------------------------
+
+
+ONE_OPTION: dict[str, Callable[[str], tuple[int, int]]] = {
+    "vrf": lambda token: (VRF(token), 0), "origin": lambda token: (0, ORIGIN(token))}
+"""A route line's one option -> (vrf, origin): ``options`` without its dict."""
 
 
 def _route_table(family: int) -> TextTable:
@@ -131,11 +163,16 @@ def _route_table(family: int) -> TextTable:
         if len(words) < 3 or words[1] != "via":     # the error, in token order
             parse_prefix(word(words, 0, "prefix"), family)
             via = word(words, 1, "'via NH_ID'")
+            if via == "via":
+                raise TextError("missing nexthop id after 'via'")
             raise TextError(f"unexpected {via!r} (expected via)")
         prefix, plen = parse_prefix(words[0], family)
         nh_id = NH_ID(words[2])
         if len(words) == 3:          # the common line of a load file: no options
             return rec.pack(0, plen, 0, prefix, nh_id)
+        if len(words) == 5 and words[3] in ONE_OPTION:    # a saved full view's line
+            vrf, origin = ONE_OPTION[words[3]](words[4])
+            return rec.pack(vrf, plen, origin, prefix, nh_id)
         opts = options(words[3:], {"vrf": VRF, "origin": ORIGIN})
         return rec.pack(opts.get("vrf", 0), plen, opts.get("origin", 0), prefix, nh_id)
 
@@ -149,20 +186,37 @@ def _route_table(family: int) -> TextTable:
         addr = parse_addr(word(words, 0, "address"), family)
         return get_req.pack(options(words[1:], {"vrf": VRF}).get("vrf", 0), addr)
 
-    def line(t: Row) -> str:
-        vrf, plen, origin, prefix, nh_id = t
-        return with_options(f"{ntoa(prefix)}{PLEN[plen]} via {nh_id}", vrf=vrf, origin=origin)
-
     def parse_key(text: str) -> bytes:
         head, parts = split_suffix(text, ("vrf",))
         prefix, plen = parse_prefix(head, family)
         return rec.pack(parts.get("vrf", 0), plen, 0, prefix, 0)
 
+    line, key_line, batch_lines = _route_writers(ntoa)
     return TextTable(
         f"route{family}", wire.MODULE_ROUTE4 if family == 4 else wire.MODULE_ROUTE6, rec,
         "vrf", ROUTE4_VIEW if family == 4 else ROUTE6_VIEW, add=add, delete=delete,
-        line=line, key_text=lambda t: with_suffix(ntoa(t[3]) + PLEN[t[1]], vrf=t[0]),
-        parse_key=parse_key, get=get)
+        line=line, key_line=key_line,
+        key_text=lambda t: with_suffix(ntoa(t[3]) + PLEN[t[1]], vrf=t[0]),
+        parse_key=parse_key, get=get, batch_lines=batch_lines)
+
+
+def _route_writers(ntoa: Callable[[bytes], str]) -> tuple[
+        Callable[[Row], str], Callable[[Row], str], Callable[[list[Row]], list[str]]]:
+    """A route's add line, its DEL arguments, and the add lines of a batch (one
+    comprehension: ``save`` writes a million of them)."""
+    def line(t: Row) -> str:
+        vrf, plen, origin, prefix, nh_id = t
+        return with_options(f"{ntoa(prefix)}{PLEN[plen]} via {nh_id}", vrf=vrf, origin=origin)
+
+    def key_line(t: Row) -> str:
+        return with_options(ntoa(t[3]) + PLEN[t[1]], vrf=t[0])
+
+    def batch_lines(batch: list[Row]) -> list[str]:
+        return [f"{ntoa(p)}{PLEN[n]} via {nh}" if not (v or o) else
+                f"{ntoa(p)}{PLEN[n]} via {nh}{f' vrf {v}' if v else ''}"
+                f"{f' origin {o}' if o else ''}" for v, n, o, p, nh in batch]
+
+    return line, key_line, batch_lines
 
 
 ROUTE4, ROUTE6 = _route_table(4), _route_table(6)
@@ -205,7 +259,8 @@ def _fdb_key(text: str) -> bytes:
 
 FDB = TextTable(
     "fdb", wire.MODULE_FDB, wire.FDB, "bridge", FDB_VIEW, add=_fdb_add, delete=_fdb_delete,
-    line=_fdb_line, key_text=lambda t: with_suffix(t[2].hex(":"), bridge=t[0], vlan=t[1]),
+    line=_fdb_line, key_line=lambda t: with_options(t[2].hex(":"), bridge=t[0], vlan=t[1]),
+    key_text=lambda t: with_suffix(t[2].hex(":"), bridge=t[0], vlan=t[1]),
     parse_key=_fdb_key, flush=True)
 
 
@@ -233,11 +288,12 @@ def _ct_record(words: Words, spec: Mapping[str, Callable[[str], Any]]) -> bytes:
                                opts.get("state", 0), 0)
 
 
-def _ct_line(t: Row) -> str:
+def _ct_line(t: Row, *, key: bool = False) -> str:
     _, iface, family, proto, src, dst, sport, dport, state, _ = t
     flow = f"{name_of(PROTO_NAMES, proto)} {fmt_endpoint(family, src, sport)} to " \
            f"{fmt_endpoint(family, dst, dport)}"
-    return with_options(flow, iface=iface, state=state)
+    return with_options(flow, iface=iface) if key else \
+        with_options(flow, iface=iface, state=state)
 
 
 def _ct_text(t: Row) -> str:
@@ -260,7 +316,7 @@ CONNTRACK = TextTable(
     "conntrack", wire.MODULE_CONNTRACK, wire.CONNTRACK, "iface", CONNTRACK_VIEW,
     add=lambda words: _ct_record(words, {"iface": IFACE, "state": STATE}),
     delete=lambda words: _ct_record(words, {"iface": IFACE}),
-    line=_ct_line, key_text=_ct_text, parse_key=_ct_key, flush=True)
+    line=_ct_line, key_line=lambda t: _ct_line(t, key=True), key_text=_ct_text, parse_key=_ct_key, flush=True)
 
 TABLES: dict[str, TextTable] = {t.name: t for t in (NEXTHOP, ROUTE4, ROUTE6, FDB, CONNTRACK)}
 

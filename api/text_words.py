@@ -31,7 +31,7 @@ ID16 = U16 - 1          # vrf, bridge, iface: 0xffff means "all" on the wire
 
 NH_TYPES = {wire.NH_GATEWAY: "gw", wire.NH_BLACKHOLE: "blackhole", wire.NH_REJECT: "reject"}
 FDB_FLAGS = {wire.FDB_STATIC: "static", wire.FDB_LEARNED: "learned"}
-PROTO_NAMES = {1: "icmp", 6: "tcp", 17: "udp", 47: "gre", 50: "esp", 58: "icmpv6", 132: "sctp"}
+PROTO_NAMES = wire.PROTO_NAMES
 PROTOS = {name: number for number, name in PROTO_NAMES.items()}
 PLEN = [f"/{n}" for n in range(256)]
 _MAC = re.compile(r"[0-9a-fA-F]{2}(?::[0-9a-fA-F]{2}){5}\Z")
@@ -88,22 +88,32 @@ def parse_any_addr(token: str, what: str) -> tuple[int, bytes]:
     return family, parse_addr(token, family, what).ljust(16, b"\0")
 
 
+_HOST_BITS = {family: [(1 << (bits - plen)) - 1 for plen in range(bits + 1)]
+              for family, bits in ((4, 32), (6, 128))}
+_FAMILY = {4: AF_INET, 6: AF_INET6}
+
+
 def parse_prefix(token: str, family: int) -> tuple[bytes, int]:
-    """(prefix bytes, length) of ``ADDR/LEN`` or ``ADDR`` (a host prefix)."""
-    what, bits = f"IPv{family} prefix", (32 if family == 4 else 128)
+    """(prefix bytes, length) of ``ADDR/LEN`` or ``ADDR`` (a host prefix).
+
+    The hot path of a load (a million lines): no string is built unless the
+    token is bad.
+    """
+    host_bits = _HOST_BITS[family]
     addr, slash, length = token.partition("/")
     try:
-        raw = parse_addr(addr, family, what)
-    except TextError:
-        raise bad(what, token) from None
+        raw = inet_pton(_FAMILY[family], addr)
+    except (OSError, ValueError):
+        raise bad(f"IPv{family} prefix", token) from None
+    bits = len(host_bits) - 1
     if not slash:
         plen = bits
-    elif length.isascii() and length.isdigit() and int(length) <= bits:
+    elif length.isdigit() and length.isascii() and int(length) <= bits:
         plen = int(length)
     else:
-        raise bad(what, token, f"length not in 0..{bits}")
-    if int.from_bytes(raw, "big") & ((1 << (bits - plen)) - 1):
-        raise bad(what, token, "host bits set")
+        raise bad(f"IPv{family} prefix", token, f"length not in 0..{bits}")
+    if int.from_bytes(raw, "big") & host_bits[plen]:
+        raise bad(f"IPv{family} prefix", token, "host bits set")
     return raw, plen
 
 

@@ -146,6 +146,8 @@ NH_GET_REQ: Final = U32                        # nh_id
 ROUTE4_GET_REQ: Final = struct.Struct("<H2x4s")   # vrf_id, address
 ROUTE6_GET_REQ: Final = struct.Struct("<H2x16s")  # vrf_id, address
 BULK_FLAGS: Final = U32           # ADD / DEL: flags, then N >= 1 records
+ERROR_INDEX: Final = U32          # an ADD/DEL error reply naming a record: its index, then
+ERROR_REASON_MAX: Final = 200     # a UTF-8 reason of at most this many bytes (section 2)
 LIST_REQ: Final = struct.Struct("<IHH")        # max_count, scope, flags
 
 ADD_REPLACE: Final = 1
@@ -168,6 +170,9 @@ NH_REJECT: Final = 3
 FDB_STATIC: Final = 1
 FDB_LEARNED: Final = 2
 CLIENT_STREAM_ACTIVE: Final = 1
+PROTO_NAMES: Final[dict[int, str]] = {1: "icmp", 6: "tcp", 17: "udp", 47: "gre", 50: "esp",
+                                      58: "icmpv6", 132: "sctp"}
+"""The names reactorctl and the daemon's error reasons give conntrack protocol numbers."""
 CLIENT_STREAM_PAUSED: Final = 2
 
 # -- server defaults (wire-v1 section 5) ----------------------------------------

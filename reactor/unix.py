@@ -8,6 +8,7 @@ Invariants of ``listen_unix``:
 - an existing socket file is probed with ``connect()``: if a server answers
   (or its backlog is full) the call refuses (``SocketInUse``); if the connect
   is refused the file is stale and is replaced;
+- a ``bind`` failure names the path (and, for ENOENT, the missing directory);
 - the socket file is created with exactly ``mode``: ``bind`` runs under a
   umask derived from ``mode`` (a ``chmod`` by path after ``bind`` could be
   redirected through a symlink swapped in meanwhile); a final ``chmod`` runs
@@ -100,6 +101,8 @@ def listen_unix(path: str, *, mode: int = 0o660, backlog: int = 128) -> socket.s
         old_umask = os.umask(~mode & 0o777)
         try:
             sock.bind(path)
+        except OSError as exc:
+            raise _bind_error(exc, path) from None
         finally:
             os.umask(old_umask)
         _ensure_mode(path, mode)
@@ -108,6 +111,23 @@ def listen_unix(path: str, *, mode: int = 0o660, backlog: int = 128) -> socket.s
         sock.close()
         raise
     return sock
+
+
+class BindError(OSError):
+    """``bind()`` failed; ``str()`` names the path (and a missing directory)."""
+
+    def __str__(self) -> str:
+        return str(self.strerror)
+
+
+def _bind_error(exc: OSError, path: str) -> OSError:
+    """``exc`` naming ``path``: ``bind()`` leaves it out, and a missing directory
+    says ENOENT like a missing file."""
+    why = exc.strerror or str(exc)
+    directory = os.path.dirname(os.path.abspath(path))
+    if exc.errno == errno.ENOENT and not os.path.isdir(directory):
+        why = f"no such directory {directory}"
+    return BindError(exc.errno, f"cannot bind {path}: {why}")
 
 
 def connect_unix(path: str, timeout: float | None = None) -> socket.socket:

@@ -26,6 +26,7 @@ from collections.abc import Callable, Iterator
 from struct import Struct, iter_unpack
 
 from api import wire
+from tables import reasons
 from tables.errors import TableError
 from tables.keyed import KeyCursor, KeyedTable
 from tables.staging import stage_adds, stage_deletes
@@ -63,7 +64,8 @@ class ConntrackTable:
 
     def add(self, records: bytes, replace: bool) -> None:
         """Bulk ADD of conntrack records (id, last_update_ns are ours): all or nothing."""
-        staged = stage_adds(self._parse_adds(records), replace, self.order)
+        staged = stage_adds(self._parse_adds(records), replace, self.order,
+                            reasons.conntrack_key)
         now_ns = self._clock_ns()
         pack, stored = wire.CONNTRACK.pack, self.order.record
         encoded: dict[int, bytes] = {}
@@ -81,24 +83,25 @@ class ConntrackTable:
     def _parse_adds(records: bytes) -> Iterator[tuple[int, Fields]]:
         for (_id, iface_id, af, proto, src, dst, sport, dport, state,
              _time) in iter_unpack(wire.CONNTRACK.format, records):
-            problem = _check_key(iface_id, af)
-            if problem:
-                raise TableError(wire.EINVAL, problem)
+            if _check_key(iface_id, af):
+                raise TableError(wire.EINVAL, _invalid(iface_id, af, proto, src, dst, sport,
+                                                       dport))
             key = conntrack_key(iface_id, af, proto, src, dst, sport, dport)
             yield key, (iface_id, af, proto, src, dst, sport, dport, state)
 
     def delete(self, records: bytes, missing_ok: bool) -> None:
         """Bulk DEL by the key fields of conntrack records: all or nothing (TableError)."""
-        keys = stage_deletes(self._parse_keys(records), missing_ok, self.order)
+        keys = stage_deletes(self._parse_keys(records), missing_ok, self.order,
+                             name=reasons.conntrack_key)
         self.order.delete_many(keys)
 
     @staticmethod
     def _parse_keys(records: bytes) -> Iterator[int]:
         for (_id, iface_id, af, proto, src, dst, sport, dport, _state,
              _time) in iter_unpack(wire.CONNTRACK.format, records):
-            problem = _check_key(iface_id, af)
-            if problem:
-                raise TableError(wire.EINVAL, problem)
+            if _check_key(iface_id, af):
+                raise TableError(wire.EINVAL, _invalid(iface_id, af, proto, src, dst, sport,
+                                                       dport))
             yield conntrack_key(iface_id, af, proto, src, dst, sport, dport)
 
     def flush(self, scope: int) -> int:
@@ -115,5 +118,12 @@ class ConntrackTable:
 
 def _check_key(iface_id: int, af: int) -> str:
     if iface_id == wire.SCOPE_ALL:
-        return "iface_id 0xffff"
-    return "" if af in (4, 6) else f"af {af}"
+        return f"iface {reasons.MEANS_ALL} interfaces"
+    return "" if af in (4, 6) else f"af {af} (expected 4 or 6)"
+
+
+def _invalid(iface_id: int, af: int, proto: int, src: bytes, dst: bytes, sport: int,
+             dport: int) -> str:
+    """The EINVAL reason of a conntrack entry: its name, then what is wrong."""
+    name = reasons.conntrack(iface_id, af, proto, src, dst, sport, dport)
+    return f"{name}: {_check_key(iface_id, af)}"

@@ -23,6 +23,7 @@ from collections.abc import Callable, Iterator
 from struct import iter_unpack
 
 from api import wire
+from tables import reasons
 from tables.errors import TableError
 from tables.keyed import KeyCursor, KeyedTable
 from tables.staging import stage_adds, stage_deletes
@@ -54,7 +55,8 @@ class FdbTable:
 
     def add(self, records: bytes, replace: bool) -> None:
         """Bulk ADD of FDB records (last_seen_ns is ours): all or nothing (TableError)."""
-        staged = stage_adds(self._parse_adds(records, self._clock_ns()), replace, self.order)
+        staged = stage_adds(self._parse_adds(records, self._clock_ns()), replace, self.order,
+                            reasons.fdb_key)
         self.order.put_many(staged)
 
     @staticmethod
@@ -64,15 +66,16 @@ class FdbTable:
                 wire.FDB.format, records):
             problem = _check_key(bridge_id, vlan_id)
             if not problem and flags not in (wire.FDB_STATIC, wire.FDB_LEARNED):
-                problem = f"flags {flags}"
+                problem = f"flags {flags} (expected 1 static or 2 learned)"
             if problem:
-                raise TableError(wire.EINVAL, problem)
+                raise TableError(wire.EINVAL, f"{reasons.fdb(bridge_id, vlan_id, mac)}: {problem}")
             yield (fdb_key(bridge_id, vlan_id, mac),
                    pack(bridge_id, vlan_id, mac, iface_id, flags, now_ns))
 
     def delete(self, records: bytes, missing_ok: bool) -> None:
         """Bulk DEL by the key fields of FDB records: all or nothing (TableError)."""
-        keys = stage_deletes(self._parse_keys(records), missing_ok, self.order)
+        keys = stage_deletes(self._parse_keys(records), missing_ok, self.order,
+                             name=reasons.fdb_key)
         self.order.delete_many(keys)
 
     @staticmethod
@@ -81,7 +84,7 @@ class FdbTable:
                 wire.FDB.format, records):
             problem = _check_key(bridge_id, vlan_id)
             if problem:
-                raise TableError(wire.EINVAL, problem)
+                raise TableError(wire.EINVAL, f"{reasons.fdb(bridge_id, vlan_id, mac)}: {problem}")
             yield fdb_key(bridge_id, vlan_id, mac)
 
     def flush(self, scope: int) -> int:
@@ -99,5 +102,5 @@ class FdbTable:
 
 def _check_key(bridge_id: int, vlan_id: int) -> str:
     if bridge_id == wire.SCOPE_ALL:
-        return "bridge_id 0xffff"
-    return f"vlan_id {vlan_id} > {_VLAN_MAX}" if vlan_id > _VLAN_MAX else ""
+        return f"bridge {reasons.MEANS_ALL} bridges"
+    return f"vlan {vlan_id} > {_VLAN_MAX}" if vlan_id > _VLAN_MAX else ""

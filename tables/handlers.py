@@ -11,7 +11,11 @@ leave the records to the tables:
 2. any other invalid length (partial record, extra bytes): EINVAL;
 3. unknown flag bits: EINVAL;
 4. the records, in request order, all validated before anything is applied
-   (the tables raise ``TableError``, turned into ``ApiError`` here).
+   (the tables raise ``TableError``, turned into ``ApiError`` here, with the
+   failing record's index and the reason naming it: the reply's payload of
+   wire-v1 section 2).  Only these record errors of ADD and DEL carry a
+   payload; every other error (lengths, flags, GET, LIST, FLUSH) is
+   header-only.
 
 A LIST's ``init`` validates and builds a ``KeyCursor`` and has no side effect
 (the server may drop it and answer EBUSY); ``next_blob`` (what the server
@@ -115,7 +119,8 @@ def _as_api_errors() -> Iterator[None]:
     try:
         yield
     except TableError as error:
-        raise ApiError(error.status, error.detail) from None
+        raise ApiError(error.status, error.reason, index=error.index,
+                       reason=error.reason) from None
 
 
 def _bulk(apply: Callable[[bytes, bool], None], record_size: int,

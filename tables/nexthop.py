@@ -25,6 +25,7 @@ from collections.abc import Iterator, Mapping
 from struct import iter_unpack
 
 from api import wire
+from tables import reasons
 from tables.errors import TableError
 from tables.keyed import KeyCursor, KeyedTable
 from tables.staging import stage_adds, stage_deletes
@@ -32,6 +33,7 @@ from tables.staging import stage_adds, stage_deletes
 _ZERO_TAIL = bytes(12)
 _ZERO_ADDR = bytes(16)
 _KEY_SIZE = 4
+_ID_ZERO = "nexthop id 0 is reserved"
 
 
 def _scope_of(record: bytes) -> bytes:
@@ -42,16 +44,16 @@ def _scope_of(record: bytes) -> bytes:
 def check_nexthop(vrf_id: int, nh_type: int, family: int, addr: bytes) -> str:
     """Why these nexthop fields are invalid (EINVAL), or ``""``."""
     if vrf_id == wire.SCOPE_ALL:
-        return "vrf_id 0xffff"
+        return f"vrf {reasons.MEANS_ALL} vrfs"
     if nh_type == wire.NH_GATEWAY:
         if family == 4:
             return "" if addr[4:] == _ZERO_TAIL else "IPv4 gateway with bytes 4..15 set"
-        return "" if family == 6 else f"gateway family {family}"
+        return "" if family == 6 else f"gateway family {family} (expected 4 or 6)"
     if nh_type in (wire.NH_BLACKHOLE, wire.NH_REJECT):
         if family != 0 or addr != _ZERO_ADDR:
-            return "blackhole/reject with a family or an address"
+            return "a blackhole or reject nexthop with a gateway family or address"
         return ""
-    return f"unknown nexthop type {nh_type}"
+    return f"unknown type {nh_type} (expected 1 gateway, 2 blackhole or 3 reject)"
 
 
 class NexthopTable:
@@ -80,7 +82,7 @@ class NexthopTable:
 
     def add(self, records: bytes, replace: bool) -> None:
         """Bulk ADD of whole nexthop records: all or nothing (TableError)."""
-        staged = stage_adds(self._parse(records), replace, self.order)
+        staged = stage_adds(self._parse(records), replace, self.order, reasons.nexthop)
         self.order.put_many(staged)
 
     def _parse(self, records: bytes) -> Iterator[tuple[int, bytes]]:
@@ -88,23 +90,28 @@ class NexthopTable:
         for nh_id, vrf_id, iface_id, nh_type, family, addr, mac in iter_unpack(
                 wire.NEXTHOP.format, records):
             if nh_id == 0:
-                raise TableError(wire.EINVAL, "nh_id 0")
+                raise TableError(wire.EINVAL, _ID_ZERO)
             problem = check_nexthop(vrf_id, nh_type, family, addr)
             if problem:
-                raise TableError(wire.EINVAL, problem)
+                raise TableError(wire.EINVAL, f"{reasons.nexthop(nh_id)}: {problem}")
             yield nh_id, pack(nh_id, vrf_id, iface_id, nh_type, family, addr, mac)
 
     def delete(self, ids: bytes, missing_ok: bool) -> None:
         """Bulk DEL of ``<I`` nh_ids: all or nothing (EINVAL, ENOENT, EBUSY)."""
-        keys = stage_deletes(self._ids(ids), missing_ok, self.order,
-                             busy=self.refs.__contains__)
+        keys = stage_deletes(self._ids(ids), missing_ok, self.order, busy=self._busy,
+                             name=reasons.nexthop)
         self.order.delete_many(keys)
+
+    def _busy(self, nh_id: int) -> str:
+        """Why ``nh_id`` cannot be deleted (routes use it), or ``""``."""
+        count = self.refs.get(nh_id)
+        return f"{reasons.nexthop(nh_id)} is used by {reasons.routes(count)}" if count else ""
 
     @staticmethod
     def _ids(ids: bytes) -> Iterator[int]:
         for (nh_id,) in iter_unpack("<I", ids):
             if nh_id == 0:
-                raise TableError(wire.EINVAL, "nh_id 0")
+                raise TableError(wire.EINVAL, _ID_ZERO)
             yield nh_id
 
     def retain(self, counts: Mapping[int, int]) -> None:

@@ -37,6 +37,7 @@ from struct import Struct, iter_unpack
 
 from api import wire
 from tables.blob import gather, split
+from tables import reasons
 from tables.errors import TableError
 from tables.keyed import KeyCursor, KeyOrder
 from tables.lpm import FAMILY_BITS, HOST_MASKS, SHIFTS, PrefixIndex
@@ -132,7 +133,7 @@ class RouteTable:
         return list(map(_big_endian, map(_first, iter_unpack("4x16s4x", records))))
 
     def _add_exact(self, records: bytes, replace: bool) -> None:
-        staged = stage_adds(self._parse_adds(records), replace, self)
+        staged = stage_adds(self._parse_adds(records), replace, self, self._name)
         present = self.index.put_many(staged)
         replaced = [(key, staged.pop(key)) for key in present]
         old = self.order.replace(replaced)
@@ -150,23 +151,29 @@ class RouteTable:
         for (vrf_id, plen, _origin, prefix, nh_id), (record,) in zip(fields, whole):
             value = _from_bytes(prefix, "big")
             if plen > bits or vrf_id == wire.SCOPE_ALL or nh_id == 0 or value & host[plen]:
-                raise TableError(wire.EINVAL, self._why_invalid(vrf_id, plen, value, nh_id))
+                raise TableError(wire.EINVAL, self._why_invalid(vrf_id, plen, prefix, nh_id))
             if nh_id not in nexthops:
-                raise TableError(wire.ENOENT, f"nexthop {nh_id} not found")
+                raise TableError(wire.ENOENT, f"{reasons.nexthop(nh_id)} does not exist")
             yield (vrf_id << shift) | (value << 8) | plen, record
 
-    def _why_invalid(self, vrf_id: int, plen: int, value: int, nh_id: int | None) -> str:
+    def _why_invalid(self, vrf_id: int, plen: int, prefix: bytes, nh_id: int | None) -> str:
+        """The EINVAL reason of a route record: its name, then what is wrong."""
         if vrf_id == wire.SCOPE_ALL:
-            return "vrf_id 0xffff"
-        if plen > self.bits:
-            return f"prefixlen {plen} > {self.bits}"
-        if value & self._host_masks[plen]:
-            return "host bits set"
-        return "nh_id 0" if nh_id == 0 else ""
+            problem = f"vrf {reasons.MEANS_ALL} vrfs"
+        elif plen > self.bits:
+            problem = f"prefix length {plen} > {self.bits}"
+        elif _from_bytes(prefix, "big") & self._host_masks[plen]:
+            problem = "host bits set"
+        else:
+            problem = "nexthop id 0 is reserved"
+        return f"{reasons.route(vrf_id, prefix, plen)}: {problem}"
+
+    def _name(self, key: int) -> str:
+        return reasons.route_key(key, self.bits)
 
     def delete(self, records: bytes, missing_ok: bool) -> None:
         """Bulk DEL by the key fields of route records: all or nothing (TableError)."""
-        keys = stage_deletes(self._parse_keys(records), missing_ok, self)
+        keys = stage_deletes(self._parse_keys(records), missing_ok, self, name=self._name)
         self.index.remove_many(keys)
         removed = self.order.remove(keys)
         self._nexthops.release(_nh_counts(b"".join(removed), self.record_size))
@@ -176,7 +183,7 @@ class RouteTable:
         for vrf_id, plen, _origin, prefix, _nh_id in iter_unpack(self.record.format, records):
             value = _from_bytes(prefix, "big")
             if plen > bits or vrf_id == wire.SCOPE_ALL or value & host[plen]:
-                raise TableError(wire.EINVAL, self._why_invalid(vrf_id, plen, value, None))
+                raise TableError(wire.EINVAL, self._why_invalid(vrf_id, plen, prefix, None))
             yield (vrf_id << shift) | (value << 8) | plen
 
     def cursor(self, scope: int, after: bytes | None, max_count: int) -> KeyCursor:

@@ -6,7 +6,9 @@ staged result in one step.  The order of failure is §4's: request order;
 within a record EINVAL, then ENOENT, then EEXIST / EBUSY; the later
 occurrence of a repeated key is the failing one.  The field checks (EINVAL,
 ENOENT) are the table's own, done by the iterator it passes in, so a record's
-EEXIST is decided before the next record is read.
+EEXIST is decided before the next record is read.  The ``TableError`` of the
+failing record gets its index in the request (wire-v1 section 2), whichever
+check raised it: the iterators yield exactly one item per record.
 
 Complexity: O(k) set and dict operations for k records.
 """
@@ -28,33 +30,59 @@ class KeySet(Protocol):
     def __contains__(self, key: int, /) -> bool: ...
 
 
-def stage_adds(entries: Iterable[tuple[int, V]], replace: bool,
-               existing: KeySet) -> dict[int, V]:
+def _hex(key: int) -> str:
+    return f"key {key:#x}"
+
+
+def stage_adds(entries: Iterable[tuple[int, V]], replace: bool, existing: KeySet,
+               name: Callable[[int], str] = _hex) -> dict[int, V]:
     """Validate a bulk ADD's keys in request order: ``key -> value``, last one wins.
 
-    ``entries`` yields each record after its own field checks (EINVAL, ENOENT).
+    ``entries`` yields each record after its own field checks (EINVAL, ENOENT)
+    and raises ``TableError`` for the first that fails; the error gets that
+    record's index.  ``name(key)`` names an object in the EEXIST reason.
     """
     staged: dict[int, V] = {}
-    for key, value in entries:
-        if not replace and (key in staged or key in existing):
-            raise TableError(wire.EEXIST, f"key {key:#x} exists")
-        staged[key] = value
+    index = 0
+    try:
+        for key, value in entries:
+            if not replace and (key in staged or key in existing):
+                raise TableError(wire.EEXIST, f"{name(key)} already exists")
+            staged[key] = value
+            index += 1
+    except TableError as error:
+        if error.index is None:
+            error.index = index
+        raise
     return staged
 
 
 def stage_deletes(keys: Iterable[int], missing_ok: bool, existing: KeySet,
-                  busy: Callable[[int], bool] | None = None) -> list[int]:
+                  busy: Callable[[int], str] | None = None,
+                  name: Callable[[int], str] = _hex) -> list[int]:
     """Validate a bulk DEL's keys in request order: the distinct present keys,
-    in request order (first occurrence)."""
+    in request order (first occurrence).
+
+    ``keys`` yields one key per record (after its field checks); ``busy(key)``
+    says why a present key cannot go (EBUSY), or ``""``; ``name(key)`` names an
+    object in the ENOENT reason.  An error gets the failing record's index.
+    """
     seen: dict[int, None] = {}   # a dict keeps the request order
-    for key in keys:
-        if key in seen:
-            continue
-        if key not in existing:
-            if missing_ok:
-                continue
-            raise TableError(wire.ENOENT, f"key {key:#x} not found")
-        if busy is not None and busy(key):
-            raise TableError(wire.EBUSY, f"key {key:#x} in use")
-        seen[key] = None
+    index = 0
+    try:
+        for key in keys:
+            if key not in seen:
+                if key not in existing:
+                    if not missing_ok:
+                        raise TableError(wire.ENOENT, f"{name(key)} does not exist")
+                else:
+                    why = busy(key) if busy is not None else ""
+                    if why:
+                        raise TableError(wire.EBUSY, why)
+                    seen[key] = None
+            index += 1
+    except TableError as error:
+        if error.index is None:
+            error.index = index
+        raise
     return list(seen)

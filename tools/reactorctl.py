@@ -6,15 +6,20 @@ The concept: every command is parsed completely (``tools.ctl.syntax``, over the
 library's record grammar ``api.text_grammar``) into request payloads before the
 socket is opened, then run as an action over one ``api.client.Client``.
 Listings are written as their records arrive (``tools.ctl.output``, records
-shown by the library's ``api.text_view``); bulk loads are pipelined batches
-(``tools.ctl.load``).
+shown by the library's ``api.text_view``); bulk changes from files are read
+whole, then sent in order (``tools.ctl.load``, ``tools.ctl.apply``); bulk
+removal is ``tools.ctl.removal``, save and restore ``tools.ctl.saving``.
+Global options (``-s``, ``-j``, ``-t``, ``--no-pager``) are accepted before the
+object or anywhere after it.
 
 Invariants:
-- bad text never reaches the daemon: it is one line naming the bad token, exit 2
-  (argparse's usage errors are exit 2 too);
-- a request's error is one line ``reactorctl: REQUEST: ERRNO (text)``, exit 1;
-  a connection failure is ``reactorctl: cannot connect to PATH: reason``, exit 1;
-  no traceback for any of them;
+- bad text never reaches the daemon: it is one line naming the bad token (one
+  per bad line of a file, up to a limit), exit 2 (argparse's usage errors are
+  exit 2 too);
+- a request's error names the command, the record and the daemon's reason:
+  ``reactorctl: route4 add 10.0.0.0/8 via 99: nexthop 99 does not exist
+  (ENOENT)`` (``tools.ctl.failure``), exit 1; a connection failure is
+  ``reactorctl: cannot connect to PATH: reason``, exit 1; no traceback for any;
 - a listing whose reader goes away (``| head``, quitting the pager) cancels
   its stream (STREAM_CANCEL, drained) and exits 0 silently; Ctrl-C cancels it
   too and exits 130; EXFULL exits 0 with a hint naming the ``--after`` token
@@ -24,42 +29,44 @@ Invariants:
 from __future__ import annotations
 
 import argparse
-import io
 import json
 import os
 import shlex
 import stat
 import sys
-from typing import IO, Any, Callable, Generator, Sequence, cast
+from typing import IO, Any, Generator, Sequence, cast
 
 from api import wire
 from api.client import ApiCallError, Client, ClientError, ConnectionClosed, Stream
 from api.text_view import View
 from api.version import __version__
+from tools.ctl.actions import (
+    LOAD_HELP, Action, Prepared, bulk_action, change_action, flush_action, get_action,
+    load_view, restore_action, save_action,
+)
 from tools.ctl.completion import bash_script
+from tools.ctl.failure import CommandFailed, count, why
+from tools.ctl.fullview_load import load_fullview
 from tools.ctl.listing import Backlog, Listing
-from tools.ctl.load import LoadFailed, load_fullview, load_routes
 from tools.ctl.output import (
-    CLIENTS_VIEW, OutputClosed, OutputError, TablePrinter, flush, paged, silence_stdout,
+    CLIENTS_VIEW, OutputClosed, OutputError, TablePrinter, emit, flush, paged, silence_stdout,
     stats_lines, write,
 )
 from tools.ctl.syntax import (
-    TABLES, CtlSyntaxError, Table, add_payload, del_payload, flush_payload, list_payload,
-    options,
+    TABLES, CtlSyntaxError, Table, add_payload, del_payload, list_payload, options,
 )
 from tools.paths import default_socket_path
 
 PROG = "reactorctl"
 DEFAULT_TIMEOUT = 30.0
-Action = Callable[[Client], int]
 
 _ROUTE = {"add": "PREFIX via NH_ID [vrf V] [origin N]", "del": "PREFIX [PREFIX ...] [vrf V]",
-          "get": "ADDR [vrf V]", "list": "[vrf V]", "load": "FILE|-"}
+          "get": "ADDR [vrf V]", "list": "[vrf V]", "flush": "[vrf V]"}
 _CT_FLOW = "PROTO SRC:PORT to|-> DST:PORT [iface I]"
 SYNTAX: dict[str, dict[str, str]] = {
     "nexthop": {"add": "ID gw ADDR [iface I] [vrf V] [mac MAC] | ID blackhole|reject "
                        "[iface I] [vrf V]", "del": "ID [ID ...]", "get": "ID",
-                "list": "[vrf V]"},
+                "list": "[vrf V]", "flush": "[vrf V]"},
     "route4": _ROUTE, "route6": _ROUTE,
     "fdb": {"add": "MAC [bridge B] [vlan V] iface I [static|learned]",
             "del": "MAC [MAC ...] [bridge B] [vlan V]", "list": "[bridge B]",
@@ -80,30 +87,7 @@ def reason(exc: BaseException) -> str:
     return getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
 
 
-def emit(text: str) -> None:
-    write(sys.stdout, text)
-    flush(sys.stdout)
-
-
 # -- actions ---------------------------------------------------------------------------
-
-
-def one_shot(req_type: int, payload: bytes) -> Action:
-    def run(client: Client) -> int:
-        client.call(req_type, payload)
-        return 0
-    return run
-
-
-def show_records(records: list[tuple[Any, ...]], view: View, as_json: bool,
-                 out: IO[str]) -> None:
-    if as_json:
-        write(out, "".join(view.json_lines(records)))
-        flush(out)
-    else:
-        printer = TablePrinter(out, view.columns)
-        printer.add(view.rows(records))
-        printer.finish()
 
 
 def show_stream(source: Listing | Stream[tuple[Any, ...]], view: View,
@@ -158,61 +142,43 @@ def can_block(out: IO[str]) -> bool:
 
 def list_action(table: Table, args: argparse.Namespace) -> Action:
     payload = list_payload(table, args.words, max_count=args.max, after=args.after)
+    view = table.view
+    if args.format in ("json", "load"):
+        args.json = True     # show_stream writes each batch's lines as they come
+        view = load_view(table) if args.format == "load" else view
 
     def run(client: Client) -> int:
         listing = Listing(client, table.req(wire.OP_LIST), payload, table.record)
-        if not show_stream(listing, table.view, args, client):
+        if not show_stream(listing, view, args, client):
             silence_stdout()
         elif listing.incomplete and listing.last_record is not None:
             key = table.key_text(table.record.unpack(listing.last_record))
-            err(f"{table.name} list: stopped after --max {args.max} entries; "
-                f"continue with --after {shlex.quote(key)}")
+            err(f"{table.name} list: stopped after {count(args.max, 'entry', 'entries')} "
+                f"(--max); continue with --after {shlex.quote(key)}")
         return 0
     return run
 
 
-def get_action(table: Table, args: argparse.Namespace) -> Action:
-    assert table.get is not None
-    payload = table.get(args.words)
-
-    def run(client: Client) -> int:
-        record = table.record.unpack(client.call(table.req(wire.OP_GET), payload))
-        show_records([record], table.view, args.json, sys.stdout)
-        return 0
-    return run
-
-
-def load_action(table: Table, args: argparse.Namespace) -> Action:
-    options(args.words, {})
-    name = "<stdin>" if args.file == "-" else args.file
-    if args.file == "-":
-        source = io.TextIOWrapper(sys.stdin.buffer, encoding="utf-8", errors="replace")
-    else:
-        source = open(args.file, encoding="utf-8", errors="replace")
-
-    def run(client: Client) -> int:
-        with source:
-            load_routes(client, table, source, name, replace=args.replace,
-                        batch_size=args.batch)
-        return 0
-    return run
-
-
-def table_action(args: argparse.Namespace) -> Action:
+def table_action(args: argparse.Namespace) -> Prepared:
     table, verb = TABLES[args.object], args.verb
     if verb == "add":
-        return one_shot(table.req(wire.OP_ADD), add_payload(table, args.words,
-                                                            replace=args.replace))
+        return change_action(table, verb, add_payload(table, args.words,
+                                                      replace=args.replace))
+    if verb == "del" and args.source is not None:
+        if args.words:
+            raise CtlSyntaxError(f"unexpected {args.words[0]!r} (keys come from --from)")
+        return bulk_action(table, args, args.source, "del",
+                           wire.DEL_MISSING_OK if args.missing_ok else 0)
     if verb == "del":
-        return one_shot(table.req(wire.OP_DEL), del_payload(table, args.words,
-                                                            missing_ok=args.missing_ok))
+        return change_action(table, verb, del_payload(table, args.words,
+                                                      missing_ok=args.missing_ok))
     if verb == "flush":
-        return one_shot(table.req(wire.OP_FLUSH), flush_payload(table, args.words))
+        return flush_action(table, args)
     if verb == "list":
         return list_action(table, args)
     if verb == "get":
         return get_action(table, args)
-    return load_action(table, args)
+    return bulk_action(table, args, args.file, "add", wire.ADD_REPLACE if args.replace else 0)
 
 
 def stats_action(args: argparse.Namespace) -> Action:
@@ -264,13 +230,39 @@ def _count(text: str) -> int:
     return int(text)
 
 
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 <= value < 1e9:          # nan and inf fail too
+        raise argparse.ArgumentTypeError(f"not a number of seconds >= 0: {text!r}")
+    return value
+
+
+def _global_options(parser: argparse.ArgumentParser, here: bool = False) -> None:
+    """-s, -j, -t, --no-pager: on the command line's top level, and again on
+    every verb (``here``) so that they may come anywhere after it too."""
+    unset: Any = argparse.SUPPRESS     # a verb's option, when not given, leaves the top's
+    parser.add_argument("-s", "--socket", metavar="PATH", help="the daemon's API socket",
+                        default=unset if here else None)
+    parser.add_argument("-j", "--json", action="store_true", default=unset if here else False,
+                        help="JSON output, one object per line")
+    parser.add_argument("-t", "--timeout", type=_seconds, metavar="S",
+                        default=unset if here else DEFAULT_TIMEOUT,
+                        help=f"give up on a silent daemon after S seconds (default "
+                             f"{DEFAULT_TIMEOUT:g}; 0: wait forever)")
+    parser.add_argument("--no-pager", action="store_true", default=unset if here else False,
+                        help="never page listings ($PAGER, default 'less -SFRX', on a terminal)")
+
+
 def _verb_parser(objects: Any, name: str, verb: str, syntax: str, helptext: str,
                  options_text: str = "") -> argparse.ArgumentParser:
     parser: argparse.ArgumentParser = objects.add_parser(
-        verb, help=helptext, usage=f"%(prog)s {options_text}{syntax}".rstrip())
+        verb, help=helptext, description=helptext,
+        usage=f"%(prog)s {options_text}{syntax}".rstrip())
     parser.add_argument("words", nargs="*", metavar="ARG", help=syntax or argparse.SUPPRESS)
-    parser.add_argument("-j", "--json", action="store_true", default=argparse.SUPPRESS,
-                        help="JSON output, one object per line")
+    _global_options(parser, here=True)
     return parser
 
 
@@ -278,33 +270,44 @@ def _table_parsers(objects: Any, table: Table) -> None:
     obj = objects.add_parser(table.name, help=f"the {table.name} table",
                              aliases={"nexthop": ["nh"], "conntrack": ["ct"]}.get(table.name, []))
     obj.set_defaults(object=table.name, prepare=table_action)
+    _global_options(obj, here=True)
     verbs = obj.add_subparsers(dest="verb", metavar="VERB", required=True)
     syntax = SYNTAX[table.name]
     p = _verb_parser(verbs, table.name, "add", syntax["add"], "add an entry", "[--replace] ")
     p.add_argument("--replace", action="store_true", help="replace an existing entry")
     p = _verb_parser(verbs, table.name, "del", syntax["del"], "delete entries",
-                     "[--missing-ok] ")
+                     "[--missing-ok] [--from FILE|-] ")
     p.add_argument("--missing-ok", action="store_true", help="no error for a missing entry")
+    p.add_argument("--from", dest="source", metavar="FILE|-",
+                   help="delete the keys of a file's lines instead (DEL arguments, or any "
+                        "form 'load' reads), checked whole first, then sent in order")
+    _batch_option(p)
     if table.get is not None:
-        _verb_parser(verbs, table.name, "get", syntax["get"], "show one entry (route: lookup)")
+        _verb_parser(verbs, table.name, "get", syntax["get"],
+                     "show one entry (route: longest prefix match and its nexthop)")
     p = _verb_parser(verbs, table.name, "list", syntax["list"], "list entries in key order",
-                     "[--max N] [--after KEY] ")
+                     "[--max N] [--after KEY] [--format table|json|load] ")
     p.add_argument("--max", type=_count, default=0, metavar="N",
                    help="stop after N entries (0: all); a hint tells how to continue")
     p.add_argument("--after", metavar="KEY", help=f"start after this key: {AFTER_KEY[table.name]}")
-    if table.flush:
-        _verb_parser(verbs, table.name, "flush", syntax["flush"], "delete all entries")
-    if "load" in syntax:
-        p = _verb_parser(verbs, table.name, "load", "", "add routes from a file or - (stdin)",
-                         "[--replace] [--batch N] FILE|-")
-        p.add_argument("file", metavar="FILE|-")
-        p.add_argument("--replace", action="store_true", help="replace existing routes")
-        _batch_option(p)
+    p.add_argument("--format", choices=("table", "json", "load"), default="table",
+                   help="aligned columns (default), JSON lines (as --json), or the add "
+                        "lines 'load' reads; 'load' reads all three back")
+    _verb_parser(verbs, table.name, "flush", syntax["flush"],
+                 "delete all entries (of one scope); atomic for fdb and conntrack, else "
+                 "LIST then DEL requests, not atomic: entries added meanwhile may stay")
+    p = _verb_parser(verbs, table.name, "load", "", LOAD_HELP, "[--replace] [--check] "
+                     "[--batch N] FILE|-")
+    p.add_argument("file", metavar="FILE|-")
+    p.add_argument("--replace", action="store_true", help="replace existing entries")
+    p.add_argument("--check", action="store_true",
+                   help="read and check the whole input, send nothing")
+    _batch_option(p)
 
 
 def _batch_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--batch", type=_count, default=0, metavar="N",
-                        help="routes per ADD request (default 0: as many as fit); the "
+                        help="entries per request (default 0: as many as fit); the "
                              "daemon applies each atomically, so smaller batches keep "
                              "other clients' waits short")
 
@@ -315,13 +318,7 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="Without -s: $REACTORD_SOCKET; as root /run/reactord/reactord.sock if "
                "/run/reactord exists (the systemd units), else /run/reactord.sock; "
                "$XDG_RUNTIME_DIR/reactord.sock, or reactord-$UID.sock in the temp directory.")
-    parser.add_argument("-s", "--socket", metavar="PATH", help="the daemon's API socket")
-    parser.add_argument("-j", "--json", action="store_true", help="JSON output, one object "
-                        "per line")
-    parser.add_argument("-t", "--timeout", type=float, default=DEFAULT_TIMEOUT, metavar="S",
-                        help="give up on a silent daemon after S seconds (default %(default)s)")
-    parser.add_argument("--no-pager", action="store_true",
-                        help="never page listings ($PAGER, default 'less -SFRX', on a terminal)")
+    _global_options(parser)
     parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
     objects = parser.add_subparsers(dest="object", metavar="OBJECT", required=True)
     for table in TABLES.values():
@@ -330,7 +327,9 @@ def build_parser() -> argparse.ArgumentParser:
                                     ("clients", clients_action, "the daemon's connections")):
         p = _verb_parser(objects, name, name, "", helptext)
         p.set_defaults(object=name, verb="", prepare=prepare)
+    _save_parsers(objects)
     fullview = objects.add_parser("fullview", help="load a synthetic full view")
+    _global_options(fullview, here=True)
     verbs = fullview.add_subparsers(dest="verb", metavar="VERB", required=True)
     p = _verb_parser(verbs, "fullview", "load", "", "generate and load routes",
                      "[--routes4 N] [--routes6 M] [--nexthop ID] [--seed S] [--batch N]")
@@ -349,12 +348,27 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _save_parsers(objects: Any) -> None:
+    p = _verb_parser(objects, "save", "save", "", "write every table to FILE (- for stdout) "
+                     "as text that 'restore' reads", "FILE|-")
+    p.add_argument("file", metavar="FILE|-")
+    p.set_defaults(object="save", verb="", prepare=save_action)
+    p = _verb_parser(objects, "restore", "restore", "", "add every table of a saved FILE "
+                     "(nexthops first); refused unless the daemon is empty or --replace",
+                     "[--replace] FILE|-")
+    p.add_argument("file", metavar="FILE|-")
+    p.add_argument("--replace", action="store_true",
+                   help="restore into a daemon that holds entries: those with a key in the "
+                        "file are replaced, the others kept")
+    p.set_defaults(object="restore", verb="", prepare=restore_action)
+
+
 def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     # "->" is a word of the conntrack syntax; argparse would take it for an option.
     return build_parser().parse_args(["to" if a == "->" else a for a in argv])
 
 
-def run(action: Action, path: str, timeout: float) -> int:
+def run(action: Action, path: str, timeout: float, label: str = PROG) -> int:
     try:
         client = Client(path, name=PROG, timeout=timeout or None)
     except (OSError, ClientError) as exc:
@@ -369,16 +383,37 @@ def run(action: Action, path: str, timeout: float) -> int:
         except OutputError as exc:
             silence_stdout()
             err(f"cannot write output: {exc}")
-        except LoadFailed as exc:
-            plural = "" if exc.loaded == 1 else "s"
-            err(f"{exc.where}: {exc.why} ({exc.loaded} route{plural} loaded)")
+        except CommandFailed as exc:
+            for line in exc.lines:
+                err(line)
+            return exc.code
         except ApiCallError as exc:
-            err(str(exc))
+            err(f"{label}: {why(exc)}")
         except ConnectionClosed:
             err(f"{path}: the daemon closed the connection")
         except (ClientError, OSError) as exc:
             err(f"{path}: {reason(exc)}")
     return 1
+
+
+def prepare(args: argparse.Namespace, label: str) -> Prepared:
+    """The command's action, or its exit code when it failed (or ended) here."""
+    try:
+        prepared: Prepared = args.prepare(args)
+        return prepared
+    except CtlSyntaxError as exc:
+        err(f"{label}: {exc}")
+        return 2
+    except CommandFailed as exc:
+        for line in exc.lines:
+            err(line)
+        return exc.code
+    except (OutputClosed, OutputError):
+        silence_stdout()
+        return 1
+    except OSError as exc:
+        err(f"cannot open {exc.filename}: {reason(exc)}")
+        return 1
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -392,16 +427,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.object == "fullview" and args.nexthop == 0:
         err("fullview load: bad --nexthop 0: not in 1..4294967295")
         return 2
+    label = " ".join(filter(None, (args.object, args.verb)))
     try:
-        action: Action = args.prepare(args)
-    except CtlSyntaxError as exc:
-        err(f"{' '.join(filter(None, (args.object, args.verb)))}: {exc}")
-        return 2
-    except OSError as exc:
-        err(f"cannot open {exc.filename}: {reason(exc)}")
-        return 1
-    try:
-        return run(action, args.socket or default_socket_path(), args.timeout)
+        prepared = prepare(args, label)
+        if isinstance(prepared, int):
+            return prepared
+        return run(prepared, args.socket or default_socket_path(), args.timeout, label)
     except KeyboardInterrupt:
         silence_stdout()     # unflushed output may face a reader the Ctrl-C killed too
         return 130

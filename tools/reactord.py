@@ -52,7 +52,7 @@ def build_parser() -> argparse.ArgumentParser:
                              "/run/reactord/reactord.sock if /run/reactord exists, else "
                              "/run/reactord.sock; $XDG_RUNTIME_DIR/reactord.sock, or a "
                              "per-user temp path)")
-    parser.add_argument("--socket-mode", default="0660", type=lambda s: int(s, 8),
+    parser.add_argument("--socket-mode", default="0660", type=octal_mode,
                         help="permissions of the socket file, octal (default 0660)")
     parser.add_argument("--write-high", type=int, default=DEFAULTS.write_high,
                         help="pause a stream above this many queued bytes (default %(default)s)")
@@ -83,6 +83,17 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--preload-fullview", type=int, default=0, metavar="N",
                         help="load a synthetic full view of N IPv4 routes at start")
     return parser
+
+
+def octal_mode(text: str) -> int:
+    """A file mode in octal, 0..0777 (``--socket-mode``)."""
+    try:
+        mode = int(text, 8)
+    except ValueError:
+        mode = -1
+    if not 0 <= mode <= 0o777:
+        raise argparse.ArgumentTypeError(f"not an octal file mode 0..0777: {text!r}")
+    return mode
 
 
 def build_config(args: argparse.Namespace) -> ServerConfig:

@@ -8,7 +8,9 @@ import pytest
 
 from api import wire
 from api.batch import END, Batch, Then, one_record, record_blobs
-from api.registry import ApiError, Context, OneShot, Registry, Stream, call_guarded, list_min_size
+from api.registry import (
+    ApiError, Context, OneShot, Registry, Stream, call_guarded, list_min_size, reason_bytes,
+)
 
 
 class FakeContext:
@@ -164,3 +166,18 @@ def test_stats_figures_are_unique_and_live() -> None:
     assert registry.stats() == {"routes4": 3}
     with pytest.raises(ValueError):
         registry.add_stats("routes4", lambda: 0)
+
+
+def test_an_error_naming_a_record_carries_its_index_and_reason() -> None:
+    assert ApiError(wire.EINVAL, "length").payload == b""
+    error = ApiError(wire.ENOENT, index=7, reason="nexthop 99 does not exist")
+    assert error.payload == wire.ERROR_INDEX.pack(7) + b"nexthop 99 does not exist"
+    assert ApiError(wire.EEXIST, index=0).payload == bytes(4)
+
+
+def test_a_long_reason_is_cut_at_200_bytes_between_characters() -> None:
+    reason = reason_bytes("é" * 150)                      # 300 bytes of 2-byte characters
+    assert len(reason) == 200 and reason.decode() == "é" * 100
+    reason = reason_bytes("x" + "€" * 100)                 # 1 + 300 bytes: cut inside a €
+    assert len(reason) == 199 and reason.decode() == "x" + "€" * 66
+    assert reason_bytes("a" * 200) == b"a" * 200

@@ -114,16 +114,18 @@ def test_errors_carry_the_errno(tc: TablesClient) -> None:
         tc.routes4.add(routes)
     exc = missing.value
     assert (exc.status, exc.request, exc.applied) == (wire.ENOENT, "ROUTE4_ADD", 0)
-    if exc.index is not None:          # once the daemon names the record (wire-v1 section 2)
-        assert (exc.index, exc.record) == (2, routes[2])
+    assert (exc.index, exc.record, exc.reason) == (2, routes[2], "nexthop 99 does not exist")
     assert list(tc.routes4.list()) == [], "a request is all or nothing"
     tc.routes4.add(routes[0])
-    with pytest.raises(Busy):
+    with pytest.raises(Busy) as busy:
         tc.nexthops.delete(1)
-    with pytest.raises(NotFound):
-        tc.routes4.delete(Route4Key(net4(2)))
-    with pytest.raises(InvalidArgument):
+    assert (busy.value.index, busy.value.reason) == (0, "nexthop 1 is used by 1 route")
+    with pytest.raises(NotFound) as gone:
+        tc.routes4.delete([routes[0], Route4Key(net4(2))])
+    assert (gone.value.index, gone.value.reason) == (1, f"route {net4(2)} vrf 0 does not exist")
+    with pytest.raises(InvalidArgument) as invalid:
         tc.nexthops.add(Nexthop(0, NexthopType.BLACKHOLE))
+    assert (invalid.value.index, invalid.value.reason) == (0, "nexthop id 0 is reserved")
     assert tc.routes4.delete([Route4Key(net4(2)), routes[0]], missing_ok=True) == 2
     assert list(tc.routes4.list()) == []
 

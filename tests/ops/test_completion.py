@@ -16,15 +16,16 @@ from tools.ctl.completion import bash_script
 from tools.reactorctl import build_parser
 
 CASES = [
-    (["reactorctl", ""], "nexthop nh route4 route6 fdb conntrack ct stats clients fullview "
+    (["reactorctl", ""], "nexthop nh route4 route6 fdb conntrack ct stats clients save restore fullview "
                          "completion"),
     (["reactorctl", "ro"], "route4 route6"),
-    (["reactorctl", "nh", ""], "add del get list"),
+    (["reactorctl", "nh", ""], "add del get list flush load"),
     (["reactorctl", "-s", "/tmp/x.sock", "ct", "a"], "add"),
     (["reactorctl", "route4", "add", "10.0.0.0/8", ""], "via vrf origin"),
     (["reactorctl", "nexthop", "add", "1", "b"], "blackhole"),
     (["reactorctl", "fdb", "add", "02:00:00:00:00:01", "iface", "3", "s"], "static"),
-    (["reactorctl", "route4", "list", "--"], "--help --json --max --after"),
+    (["reactorctl", "route4", "list", "--"],
+     "--help --json --no-pager --socket --timeout --max --after --format"),
     (["reactorctl", "route4", "list", "--max", ""], ""),
     (["reactorctl", "--"], "--help --json --no-pager --version --socket --timeout"),
     (["reactorctl", "completion", ""], "bash"),

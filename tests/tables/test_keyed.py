@@ -300,5 +300,5 @@ def test_stage_adds_and_deletes() -> None:
         stage_deletes(iter([1, 5]), False, present)
     assert error.value.status == wire.ENOENT
     with pytest.raises(TableError) as error:
-        stage_deletes(iter([1]), False, present, busy=lambda key: True)
+        stage_deletes(iter([1]), False, present, busy=lambda key: "in use")
     assert error.value.status == wire.EBUSY

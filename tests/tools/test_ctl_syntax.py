@@ -1,5 +1,4 @@
-"""reactorctl's text <-> records, pure: parsing, formatting, --after keys, table printing,
-load batching (with a fake client).
+"""reactorctl's text <-> records, pure: parsing, formatting, --after keys, table printing.
 
 No sockets here: every function under test maps text to bytes or records to text.
 """
@@ -17,8 +16,6 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from api import wire
-from api.client import ApiCallError, Client
-from tools.ctl.load import LoadFailed, Pipeline, line_batches
 from tools.ctl.output import TablePrinter, client_json_lines, client_rows, stats_lines
 from tools.ctl.syntax import (
     CONNTRACK, FDB, NEXTHOP, ROUTE4, ROUTE6, TABLES, CtlSyntaxError, Table, add_payload,
@@ -254,6 +251,8 @@ def test_fdb_key_round_trip_property(bridge: int, vlan: int, mac: bytes) -> None
     (NEXTHOP, "add", "1 blackhole mac 02:00:00:00:00:01", "unexpected 'mac'"),
     (NEXTHOP, "add", "1 gw 192.0.2.1 mac 02:00:00:00:01", "bad MAC address '02:00:00:00:01'"),
     (NEXTHOP, "del", "1 two", "bad nexthop id 'two'"),
+    (ROUTE4, "add", "10.0.0.0/8 via", "missing nexthop id after 'via'"),   # not "unexpected"
+    (ROUTE6, "add", "2001:db8::/32 dev 1", "unexpected 'dev' (expected via)"),
     (NEXTHOP, "del", "", "missing nexthop id"),
     (NEXTHOP, "get", "1 2", "unexpected '2'"),
     (FDB, "add", "02:00:00:00:00:01 bridge 1 vlan 4096 iface 1", "bad vlan '4096'"),
@@ -330,68 +329,3 @@ def test_stats_and_clients_formatting() -> None:
     assert json.loads(client_json_lines(batch)[1]) == {
         "client_id": 2, "pid": 200, "uid": 1000, "flags": ["active", "paused"],
         "output_bytes": 4096}
-
-
-# -- load files ---------------------------------------------------------------------------------
-
-
-def test_load_lines_skip_comments_and_batch_with_labels() -> None:
-    lines = ["# header\n", "\n", "10.0.0.0/8 via 1\n", "10.1.0.0/16 via 2 vrf 1  # note\n",
-             "10.2.0.0/16 via 3\n"]
-    batches = list(line_batches(lines, ROUTE4, "f.txt", 2))
-    assert [(len(b), label) for b, label in batches] == [(2, "f.txt:3-4"), (1, "f.txt:5")]
-    assert wire.ROUTE4.unpack(batches[0][0][1])[:2] == (1, 16)
-
-
-def test_load_bad_line_sends_what_came_before_it_then_names_file_and_line() -> None:
-    lines = ["10.0.0.0/8 via 1", "10.1.0.0/16 via 1", "10.2.0.1/16 via 1", "10.3.0.0/16 via 1"]
-    gen = line_batches(lines, ROUTE4, "r.txt", 100)
-    batch, label = next(gen)
-    assert (len(batch), label) == (2, "r.txt:1-2")
-    with pytest.raises(LoadFailed) as info:
-        next(gen)
-    assert info.value.where == "r.txt:3"
-    assert "bad IPv4 prefix '10.2.0.1/16': host bits set" in info.value.why
-
-
-class FakeClient:
-    """Records sends; fails the reply of one chosen request; counts what is in flight."""
-
-    def __init__(self, fail_at: int = 0) -> None:
-        self.sent: list[int] = []
-        self.inflight = 0
-        self.max_inflight = 0
-        self.fail_at = fail_at
-
-    def send(self, req_type: int, payload: bytes) -> int:
-        self.sent.append((len(payload) - 4) // wire.ROUTE4.size)
-        self.inflight += 1
-        self.max_inflight = max(self.max_inflight, self.inflight)
-        return len(self.sent)
-
-    def reply(self, req_id: int) -> bytes:
-        self.inflight -= 1
-        if req_id == self.fail_at:
-            raise ApiCallError("ROUTE4_ADD", wire.EEXIST, req_id)
-        return b""
-
-
-def test_pipeline_keeps_a_window_and_reaps_everything() -> None:
-    fake = FakeClient()
-    pipe = Pipeline(cast(Client, fake), wire.ROUTE4_ADD, 0, wire.ROUTE4.size, window=3)
-    assert pipe.per_batch == (131072 - 4) // 12
-    for _ in range(10):
-        pipe.send(bytes(12 * 5), 5, "x")
-    assert pipe.close() == 50
-    assert fake.max_inflight == 3 and fake.inflight == 0
-
-
-def test_pipeline_stops_sending_after_an_error_reply() -> None:
-    fake = FakeClient(fail_at=2)
-    pipe = Pipeline(cast(Client, fake), wire.ROUTE4_ADD, 0, wire.ROUTE4.size, window=2)
-    with pytest.raises(LoadFailed) as info:
-        for n in range(10):
-            pipe.send(bytes(12), 1, f"batch{n + 1}")
-    assert info.value.where == "batch2" and "EEXIST" in info.value.why
-    assert len(fake.sent) == 3 and fake.inflight == 0     # the one in flight was reaped
-    assert info.value.loaded == 2

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -19,7 +20,8 @@ from api.client import Client
 from tests.tools.util import (
     ctl, fails, json_lines, ok, route_lines, start_daemon, stats,
 )
-from tools.ctl.load import WINDOW, load_fullview, load_routes
+from tools.ctl import load
+from tools.ctl.fullview_load import load_fullview
 from tools.ctl.syntax import ROUTE4
 from tools.harness import ServerProcess
 
@@ -63,8 +65,16 @@ def test_route4_add_get_list_del_with_vrfs(daemon: ServerProcess) -> None:
     ok(s, "route4", "add", "10.0.0.0/8", "via", "1")
     ok(s, "route4", "add", "10.1.0.0/16", "via", "1", "origin", "186")
     ok(s, "route4", "add", "10.0.0.0/8", "via", "1", "vrf", "2")
-    assert route_lines(ok(s, "route4", "get", "10.1.2.3")) == [["0", "10.1.0.0/16", "1", "186"]]
-    assert route_lines(ok(s, "route4", "get", "10.2.0.1")) == [["0", "10.0.0.0/8", "1", "0"]]
+    assert route_lines(ok(s, "route4", "get", "10.1.2.3")) == [
+        ["0", "10.1.0.0/16", "1", "186", "gw", "192.0.2.1", "0", "0"]]
+    assert route_lines(ok(s, "route4", "get", "10.2.0.1"))[0][:4] == ["0", "10.0.0.0/8", "1",
+                                                                      "0"]
+    assert ok(s, "route4", "get", "10.1.2.3").splitlines()[0].split() == [
+        "VRF", "DESTINATION", "NEXTHOP", "ORIGIN", "TYPE", "GATEWAY", "IFACE", "NH_VRF"]
+    assert json_lines(ok(s, "--json", "route4", "get", "10.1.2.3")) == [
+        {"vrf": 0, "prefix": "10.1.0.0/16", "nh_id": 1, "origin": 186,
+         "nexthop": {"id": 1, "vrf": 0, "type": "gw", "gateway": "192.0.2.1", "iface": 0,
+                     "mac": "00:00:00:00:00:00"}}]
     assert route_lines(ok(s, "route4", "get", "10.1.2.3", "vrf", "2"))[0][:2] == ["2",
                                                                                "10.0.0.0/8"]
     assert [r[:2] for r in route_lines(ok(s, "route4", "list"))] == [
@@ -82,8 +92,8 @@ def test_route6_add_get_list_del(daemon: ServerProcess) -> None:
     ok(s, "nexthop", "add", "6", "gw", "2001:db8::1")
     ok(s, "route6", "add", "2001:db8::/32", "via", "6")
     ok(s, "route6", "add", "2001:db8:1::/48", "via", "6", "vrf", "1")
-    assert route_lines(ok(s, "route6", "get", "2001:db8::5")) == [["0", "2001:db8::/32", "6",
-                                                                   "0"]]
+    assert route_lines(ok(s, "route6", "get", "2001:db8::5")) == [
+        ["0", "2001:db8::/32", "6", "0", "gw", "2001:db8::1", "0", "0"]]
     assert [r[1] for r in route_lines(ok(s, "route6", "list"))] == ["2001:db8::/32",
                                                                     "2001:db8:1::/48"]
     assert json_lines(ok(s, "-j", "route6", "list", "vrf", "1"))[0]["prefix"] == \
@@ -135,12 +145,12 @@ def test_replace_and_missing_ok(daemon: ServerProcess) -> None:
     ok(s, "nexthop", "add", "2", "gw", "192.0.2.2")
     ok(s, "route4", "add", "10.0.0.0/8", "via", "1")
     assert fails(s, "route4", "add", "10.0.0.0/8", "via", "2") == \
-        "reactorctl: ROUTE4_ADD: EEXIST (object already exists)"
+        "reactorctl: route4 add 10.0.0.0/8 via 2: route 10.0.0.0/8 vrf 0 already exists (EEXIST)"
     ok(s, "route4", "add", "--replace", "10.0.0.0/8", "via", "2")
     assert route_lines(ok(s, "route4", "get", "10.0.0.1"))[0][2] == "2"
     ok(s, "route4", "del", "10.0.0.0/8")
     assert fails(s, "route4", "del", "10.0.0.0/8") == \
-        "reactorctl: ROUTE4_DEL: ENOENT (no such object)"
+        "reactorctl: route4 del 10.0.0.0/8: route 10.0.0.0/8 vrf 0 does not exist (ENOENT)"
     ok(s, "route4", "del", "10.0.0.0/8", "--missing-ok")
 
 
@@ -193,19 +203,28 @@ def test_unreachable_socket(tmp_path: Path) -> None:
 
 def test_api_errors_are_one_line(daemon: ServerProcess) -> None:
     s = daemon.path
-    assert fails(s, "nexthop", "get", "99") == "reactorctl: NH_GET: ENOENT (no such object)"
-    assert fails(s, "route4", "get", "10.0.0.1") == \
-        "reactorctl: ROUTE4_GET: ENOENT (no such object)"
+    assert fails(s, "nexthop", "get", "99") == \
+        "reactorctl: nexthop get 99: nexthop 99 does not exist (ENOENT)"
+    assert fails(s, "route4", "get", "10.0.0.1", "vrf", "3") == \
+        "reactorctl: route4 get 10.0.0.1 vrf 3: no route to 10.0.0.1 in vrf 3 (ENOENT)"
     assert fails(s, "route4", "add", "10.0.0.0/8", "via", "7") == \
-        "reactorctl: ROUTE4_ADD: ENOENT (no such object)"
+        "reactorctl: route4 add 10.0.0.0/8 via 7: nexthop 7 does not exist (ENOENT)"
     ok(s, "nexthop", "add", "7", "gw", "192.0.2.7")
     assert fails(s, "nexthop", "add", "7", "reject") == \
-        "reactorctl: NH_ADD: EEXIST (object already exists)"
+        "reactorctl: nexthop add 7 reject: nexthop 7 already exists (EEXIST)"
     ok(s, "route4", "add", "10.0.0.0/8", "via", "7")
+    ok(s, "route6", "add", "2001:db8::/32", "via", "7")
     assert fails(s, "nexthop", "del", "7") == \
-        "reactorctl: NH_DEL: EBUSY (busy (object in use, or a stream already active))"
-    assert fails(s, "fdb", "del", "02:00:00:00:00:09") == \
-        "reactorctl: FDB_DEL: ENOENT (no such object)"
+        "reactorctl: nexthop del 7: nexthop 7 is used by 2 routes (EBUSY)"
+    assert fails(s, "fdb", "del", "02:00:00:00:00:09", "vlan", "4") == \
+        "reactorctl: fdb del 02:00:00:00:00:09 vlan 4: fdb 02:00:00:00:00:09 bridge 0 vlan 4 " \
+        "does not exist (ENOENT)"
+    # the record the daemon names, among several
+    assert fails(s, "route4", "del", "10.0.0.0/8", "10.9.0.0/16", "10.0.0.0/8") == \
+        "reactorctl: route4 del 10.9.0.0/16: route 10.9.0.0/16 vrf 0 does not exist (ENOENT)"
+    assert fails(s, "ct", "del", "tcp", "192.0.2.1:1", "to", "192.0.2.2:2", "iface", "3") == \
+        "reactorctl: conntrack del tcp 192.0.2.1:1 to 192.0.2.2:2 iface 3: conntrack tcp " \
+        "192.0.2.1:1 to 192.0.2.2:2 iface 3 does not exist (ENOENT)"
 
 
 # -- loads ----------------------------------------------------------------------------------------
@@ -220,37 +239,34 @@ def test_load_from_file_and_stdin(daemon: ServerProcess, tmp_path: Path) -> None
     ok(s, "nexthop", "add", "1", "gw", "192.0.2.1")
     path = tmp_path / "routes.txt"
     path.write_text("".join(f"10.{i >> 8}.{i & 255}.0/24 via 1\n" for i in range(30_000)))
-    ok(s, "route4", "load", str(path))
+    out = ok(s, "route4", "load", str(path))
+    assert re.fullmatch(rf"loaded 30,000 routes from {re.escape(str(path))} in [0-9.]+ s "
+                        r"\([0-9,]+ routes/s\)\n", out), out
     assert stats(s)["routes4"] == 30_000
     ok(s, "route6", "load", "-", stdin="2001:db8::/32 via 1\n# x\n2001:db8:1::/48 via 1 vrf 2\n")
     assert stats(s)["routes6"] == 2
     ok(s, "route4", "load", "--replace", str(path))
-    assert fails(s, "route4", "load", "-", stdin="10.0.0.0/24 via 1\n") == \
-        "reactorctl: <stdin>:1: ROUTE4_ADD: EEXIST (object already exists) (0 routes loaded)"
+    result = ctl(s, "route4", "load", "-", stdin="# head\n10.0.0.0/24 via 1\n")
+    assert (result.rc, result.out) == (1, "") and result.err.splitlines() == [
+        "reactorctl: <stdin>:2: route4 add 10.0.0.0/24 via 1: route 10.0.0.0/24 vrf 0 already "
+        "exists (EEXIST)",
+        "reactorctl: <stdin>: nothing applied; nothing from line 2 on"]
 
 
-def test_load_stops_at_a_bad_line(daemon: ServerProcess, tmp_path: Path) -> None:
+def test_load_with_a_bad_line_sends_nothing(daemon: ServerProcess, tmp_path: Path) -> None:
     s = daemon.path
     ok(s, "nexthop", "add", "1", "gw", "192.0.2.1")
     path = tmp_path / "bad.txt"
-    path.write_text("10.0.0.0/8 via 1\n\n11.0.0.0/8 via 1\n12.0.0.1/8 via 1\n13.0.0.0/8 via 1\n")
-    assert fails(s, "route4", "load", str(path)) == \
-        f"reactorctl: {path}:4: bad IPv4 prefix '12.0.0.1/8': host bits set (2 routes loaded)"
-    assert [r[1] for r in route_lines(ok(s, "route4", "list"))] == ["10.0.0.0/8", "11.0.0.0/8"]
+    path.write_text("10.0.0.0/8 via 1\n\n11.0.0.0/8 via 1\n12.0.0.1/8 via 1\n13.0.0.0/8 via\n"
+                    "14.0.0.0/8 via 1\n")
+    result = ctl(s, "route4", "load", str(path))
+    assert (result.rc, result.out) == (2, "") and result.err.splitlines() == [
+        f"reactorctl: {path}:4: bad IPv4 prefix '12.0.0.1/8': host bits set",
+        f"reactorctl: {path}:5: missing nexthop id after 'via'",
+        f"reactorctl: {path}: 2 bad lines; nothing was sent"]
+    assert stats(s)["routes4"] == 0
     assert fails(s, "route4", "load", str(tmp_path / "none.txt")) == \
         f"reactorctl: cannot open {tmp_path / 'none.txt'}: No such file or directory"
-
-
-def test_load_batches_are_maximal_and_pipelined(daemon: ServerProcess, tmp_path: Path) -> None:
-    s = daemon.path
-    ok(s, "nexthop", "add", "1", "gw", "192.0.2.1")
-    per_batch = (131072 - 4) // 12
-    count = per_batch * (WINDOW + 2) + 1      # more batches than the window, one partial
-    path = tmp_path / "many.txt"
-    path.write_text("".join(f"{10 + (i >> 16)}.{(i >> 8) & 255}.{i & 255}.0/24 via 1\n"
-                            for i in range(count)))
-    ok(s, "route4", "load", str(path))
-    assert stats(s)["routes4"] == count
 
 
 class CountingClient(Client):
@@ -265,15 +281,23 @@ class CountingClient(Client):
         return super().send(req_type, payload)
 
 
-def test_load_batch_size_bounds_each_add(daemon: ServerProcess) -> None:
+def test_load_batches_are_maximal_or_bounded(daemon: ServerProcess, tmp_path: Path,
+                                             capsys: pytest.CaptureFixture[str]) -> None:
     s = daemon.path
     ok(s, "nexthop", "add", "1", "gw", "192.0.2.1")
-    lines = [f"10.{i >> 8}.{i & 255}.0/24 via 1\n" for i in range(2500)]
-    client = CountingClient(s)
-    with client:
-        assert load_routes(client, ROUTE4, iter(lines), "routes", batch_size=1000) == 2500
-    adds = [size for req_type, size in client.sent if req_type == wire.ROUTE4_ADD]
-    assert adds == [4 + 1000 * 12, 4 + 1000 * 12, 4 + 500 * 12]
+    per_request = (131072 - 4) // 12
+    path = tmp_path / "many.txt"
+    path.write_text("".join(f"{10 + (i >> 16)}.{(i >> 8) & 255}.{i & 255}.0/24 via 1\n"
+                            for i in range(2 * per_request + 1)))
+    for batch, sizes in ((0, [per_request, per_request, 1]), (1000, [1000] * 21 + [845])):
+        client = CountingClient(s)
+        with client:
+            bulk = load.read_bulk(ROUTE4, str(path), "add", wire.ADD_REPLACE)
+            assert load.send_bulk(client, bulk, batch, as_json=False) == 0
+        adds = [size for req_type, size in client.sent if req_type == wire.ROUTE4_ADD]
+        assert adds == [4 + n * 12 for n in sizes]
+    assert "loaded 21,845 routes from" in capsys.readouterr().out
+    assert stats(s)["routes4"] == 2 * per_request + 1
     client = CountingClient(s)
     with client:
         load_fullview(client, 3000, 0, 1, batch_size=10**9)   # capped at what fits
@@ -281,7 +305,6 @@ def test_load_batch_size_bounds_each_add(daemon: ServerProcess) -> None:
     assert adds == [4 + 3000 * 12]
     out = ok(s, "fullview", "load", "--routes4", "3000", "--routes6", "0", "--batch", "700")
     assert out.startswith("loaded 3000 IPv4")
-    assert stats(s)["routes4"] == 2500 + 3000
     assert "not a non-negative integer" in ctl(s, "route4", "load", "--batch", "-1", "-").err
 
 

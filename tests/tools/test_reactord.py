@@ -107,3 +107,23 @@ def test_sigint_stops_an_idle_daemon(tmp_path: Path) -> None:
     assert daemon.proc.wait(10) == 0
     assert not Path(daemon.path).exists()
     assert "listening on" in daemon.log() and "stopped" in daemon.log()
+
+
+def test_bad_socket_mode_is_named(tmp_path: Path) -> None:
+    """Regression: argparse said 'invalid <lambda> value'."""
+    result = run_reactord("--socket", str(tmp_path / "r.sock"), "--socket-mode", "999")
+    assert result.returncode == 2 and "<lambda>" not in result.stderr
+    assert result.stderr.splitlines()[-1] == \
+        "reactord: error: argument --socket-mode: not an octal file mode 0..0777: '999'"
+    assert run_reactord("--socket", str(tmp_path / "r.sock"), "--socket-mode",
+                        "1777").returncode == 2
+
+
+def test_a_missing_socket_directory_is_named(tmp_path: Path) -> None:
+    """Regression: the error was '[Errno 2] No such file or directory', without a path."""
+    path = tmp_path / "no" / "such" / "r.sock"
+    result = run_reactord("--socket", str(path))
+    assert result.returncode == 1
+    [line] = result.stderr.splitlines()      # after the timestamp
+    assert line.endswith(
+        f" reactord: ERROR: cannot start: cannot bind {path}: no such directory {path.parent}")

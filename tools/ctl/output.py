@@ -69,6 +69,12 @@ def flush(out: IO[str]) -> None:
         raise OutputError(exc.strerror or str(exc)) from None
 
 
+def emit(text: str) -> None:
+    """Write ``text`` to stdout and flush it."""
+    write(sys.stdout, text)
+    flush(sys.stdout)
+
+
 def silence_stdout() -> None:
     """Point fd 1 at /dev/null so that the interpreter's last flush cannot fail."""
     devnull = os.open(os.devnull, os.O_WRONLY)

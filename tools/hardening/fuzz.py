@@ -143,7 +143,7 @@ class Fuzzer:
         if status != expect.status:
             return f"status {wire.status_name(status)}"
         if status:
-            return f"error reply with {len(payload)} payload bytes" if payload else ""
+            return _error_payload_problem(expect.index, payload)
         if req_type == wire.HELLO:
             return "" if payload.startswith(expect.reply or b"") else "HELLO reply"
         if req_type == wire.STATS:
@@ -232,5 +232,27 @@ def main(argv: list[str] | None = None) -> int:
     return 1 if report.violations else 0
 
 
+def _error_payload_problem(index: int | None, payload: bytes) -> str:
+    """What is wrong with an error reply's payload (wire-v1 section 2), or ``""``: the
+    record's index and a reason of at most 200 UTF-8 bytes when a record caused the
+    error, else nothing at all."""
+    if index is None:
+        return f"error reply with {len(payload)} payload bytes" if payload else ""
+    if len(payload) < wire.ERROR_INDEX.size:
+        return f"error reply of {len(payload)} bytes, without the record index {index}"
+    (told,) = wire.ERROR_INDEX.unpack_from(payload)
+    reason = payload[wire.ERROR_INDEX.size:]
+    if told != index:
+        return f"error reply names record {told}, not {index}"
+    if len(reason) > wire.ERROR_REASON_MAX:
+        return f"error reason of {len(reason)} bytes"
+    try:
+        reason.decode("utf-8")
+    except UnicodeDecodeError:
+        return "error reason is not UTF-8"
+    return ""
+
+
 if __name__ == "__main__":
     sys.exit(main())
+

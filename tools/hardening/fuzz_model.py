@@ -180,8 +180,12 @@ class Conntrack(Table):
         return self.del_problem(rec)
 
 
-_Apply = Callable[[Table, list[bytes], bool], int]
-"""``Model._add`` / ``Model._delete``: apply a validated bulk request, or return its errno."""
+Refusal = tuple[int, "int | None"]
+"""A bulk request's status and, for an error one of its records caused, that record's
+index (wire-v1 section 2: the reply then carries it)."""
+_Apply = Callable[[Table, list[bytes], bool], Refusal]
+"""``Model._add`` / ``Model._delete``: apply a validated bulk request, or return its errno
+and the index of the record at fault."""
 
 
 @dataclass
@@ -196,6 +200,8 @@ class Expect:
     final: int = 0
     cancel: bool = False
     """A well-formed STREAM_CANCEL: the caller decides 0 or ESRCH."""
+    index: int | None = None
+    """An ADD or DEL error caused by a record: its index, which the reply carries."""
 
 
 class Model:
@@ -244,10 +250,11 @@ class Model:
         op = req_type & 0xFFFF
         if table is None or op not in table.ops:
             return Expect(wire.ENOTSUP)
-        if op == wire.OP_ADD:
-            return Expect(self._bulk(table, payload, table.size, self._add))
-        if op == wire.OP_DEL:
-            return Expect(self._bulk(table, payload, table.del_size, self._delete))
+        if op in (wire.OP_ADD, wire.OP_DEL):
+            size, apply = (table.size, self._add) if op == wire.OP_ADD else \
+                (table.del_size, self._delete)
+            status, index = self._bulk(table, payload, size, apply)
+            return Expect(status, index=index)
         if op == wire.OP_GET:
             return self._get(table, payload)
         if op == wire.OP_LIST:
@@ -268,26 +275,26 @@ class Model:
             return Expect(wire.EBADMSG)
         return Expect(0, reply=wire.U32.pack(wire.API_VERSION))
 
-    def _bulk(self, table: Table, payload: bytes, size: int, apply: _Apply) -> int:
+    def _bulk(self, table: Table, payload: bytes, size: int, apply: _Apply) -> Refusal:
         if len(payload) < 4 + size:
-            return wire.EMSGSIZE
+            return wire.EMSGSIZE, None
         if (len(payload) - 4) % size:
-            return wire.EINVAL
+            return wire.EINVAL, None
         flags = wire.U32.unpack_from(payload)[0]
         if flags & ~1:
-            return wire.EINVAL
+            return wire.EINVAL, None
         body = payload[4:]
         return apply(table, [body[i:i + size] for i in range(0, len(body), size)], bool(flags))
 
-    def _add(self, table: Table, records: list[bytes], replace: bool) -> int:
+    def _add(self, table: Table, records: list[bytes], replace: bool) -> Refusal:
         staged: dict[Key, bytes] = {}
-        for rec in records:
+        for index, rec in enumerate(records):
             status = table.add_problem(rec, self)
             key = table.key(rec)
             if not status and not replace and (key in staged or key in table.rows):
                 status = wire.EEXIST
             if status:
-                return status
+                return status, index
             staged[key] = table.canonical(rec)
         for key, rec in staged.items():
             old = table.rows.get(key)
@@ -296,27 +303,27 @@ class Model:
                     self._ref(table.nh_of(old), -1)
                 self._ref(table.nh_of(rec), 1)
             table.rows[key] = rec
-        return 0
+        return 0, None
 
-    def _delete(self, table: Table, records: list[bytes], missing_ok: bool) -> int:
+    def _delete(self, table: Table, records: list[bytes], missing_ok: bool) -> Refusal:
         doomed: set[Key] = set()
-        for rec in records:
+        for index, rec in enumerate(records):
             status = table.del_problem(rec)
             key = table.del_key(rec)
             if status:
-                return status
+                return status, index
             if key in doomed or (key not in table.rows and missing_ok):
                 continue
             if key not in table.rows:
-                return wire.ENOENT
+                return wire.ENOENT, index
             if table is self.nexthops and self.refs.get(key[0]):
-                return wire.EBUSY
+                return wire.EBUSY, index
             doomed.add(key)
         for key in doomed:
             rec = table.rows.pop(key)
             if isinstance(table, Routes):
                 self._ref(table.nh_of(rec), -1)
-        return 0
+        return 0, None
 
     def _get(self, table: Table, payload: bytes) -> Expect:
         size = {wire.MODULE_NEXTHOP: 4, wire.MODULE_ROUTE4: 8}.get(table.module, 20)
