@@ -35,7 +35,7 @@ change: its record (12 B for a route4, 36 B for a nexthop), plus about
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import NamedTuple
@@ -137,6 +137,8 @@ class Changelog:
         self._pending: list[tuple[int, int, int, list[bytes]]] = []
         self._origin = NO_ORIGIN
         self._depth = 0
+        self.on_commit: Callable[[], None] | None = None
+        """Called after each new revision (the server wakes its watchers)."""
 
     # -- recording -------------------------------------------------------------
 
@@ -184,6 +186,8 @@ class Changelog:
         for segment in segments:
             tables |= wire.table_bit(segment.table)
         self._retain(Revision(self.revision, self._origin, segments, count, tables))
+        if self.on_commit is not None:
+            self.on_commit()
 
     def _retain(self, revision: Revision) -> None:
         revisions = self._revisions
