@@ -1,1 +1,2 @@
-"""The reactord API: wire protocol, handler registry, server and client."""
+"""The reactord API: wire protocol, codec, handler registry, stream batches, server
+(sessions and their stream pump) and the blocking client."""

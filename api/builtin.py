@@ -1,9 +1,11 @@
 """The main module's requests: HELLO, STREAM_CANCEL, STATS and CLIENTS.
 
 The concept: the handlers that speak about the server and its connections
-rather than about a table.  They are ordinary one-shot handlers registered
-into the registry, so they get the registry's checks (ENOTSUP, EMSGSIZE) and
-error handling like every other handler.
+rather than about a table.  They are ordinary one-shot handlers, registered
+into the daemon's registry by its assembly (``tools.daemon.build_daemon``,
+after the ``Server`` exists: they read its sessions and figures), so they get
+the registry's checks (ENOTSUP, EMSGSIZE) and error handling like every other
+handler.
 
 - HELLO: 4..68 bytes (api_version + optional name); EBADMSG on a version
   mismatch, the connection stays open.

@@ -2,7 +2,9 @@
 
 The concept: ``Stream`` iterates the records of one stream request, raw or
 decoded, in bulk; leaving it early cancels the stream and drains until both the
-terminator and the cancel's reply have been read (see ``api.client``).
+terminator and the cancel's reply have been read (see ``api.client``).  It
+reads through the client's ``Connection`` (``api.client_conn``): its inbox
+for frames other readers routed to it, the decoder's runs for the rest.
 
 Invariant: the record generator holds a ``_StreamState``, never the ``Stream``
 itself, so dropping the last reference to a ``Stream`` runs its clean-up.
@@ -16,14 +18,14 @@ from itertools import chain, islice
 from typing import TYPE_CHECKING, Any, Generator, Generic, Iterator, TypeVar, cast
 
 from api import wire
-from api.client_errors import ApiCallError, ClientError, ProtocolError, \
+from api.client_errors import ClientError, ProtocolError, api_error, \
     is_terminator
 from api.codec import Response, iter_records, iter_tuples
 
 if TYPE_CHECKING:
     import struct
 
-    from api.client import Client
+    from api.client_conn import Connection
 
 T = TypeVar("T")
 
@@ -32,7 +34,7 @@ T = TypeVar("T")
 class _StreamState:
     """What the record generator needs (it must not hold the ``Stream`` itself)."""
 
-    client: Client
+    conn: Connection
     sid: int
     request: str
     record: struct.Struct | None
@@ -44,16 +46,13 @@ class _StreamState:
 
 def _finish(st: _StreamState, frame: Response, *, closing: bool = False) -> None:
     """Record the stream's terminator; raise its error unless it is expected."""
-    client = st.client
     st.done, st.status = True, frame.status
-    client._pending.pop(st.sid, None)
-    cancelled = st.sid in client._cancelled
-    client._cancelled.discard(st.sid)
+    cancelled = st.conn.finish(st.sid)
     if frame.payload and not closing:
         raise ProtocolError(f"{st.request}: error terminator with a payload")
     ok = (wire.OK, wire.EXFULL) + ((wire.ECANCELED,) if cancelled else ())
     if frame.status not in ok and not closing:
-        raise ApiCallError(st.request, frame.status, st.sid)
+        raise api_error(st.request, frame.status, st.sid)
 
 
 def _queued(st: _StreamState, frames: deque[Response]) -> list[Any]:
@@ -79,8 +78,8 @@ def _queued(st: _StreamState, frames: deque[Response]) -> list[Any]:
 
 def _batches(st: _StreamState) -> Generator[Iterator[Any], None, None]:
     """The stream's records, batch by batch, each decoded lazily from one run."""
-    client, decoder = st.client, st.client._decoder
-    frames = client._pending[st.sid].frames
+    conn = st.conn
+    frames = conn.inbox(st.sid)
     try:
         while not st.done:
             if frames:
@@ -88,9 +87,9 @@ def _batches(st: _StreamState) -> Generator[Iterator[Any], None, None]:
                 if batch:
                     yield iter(batch)
                 continue
-            run = decoder.take_frames(st.sid, st.size) if st.size else b""
+            run = conn.take_run(st.sid, st.size) if st.size else b""
             if not run:
-                client._pump()
+                conn.pump()
                 continue
             st.last_record = run[-st.size:]
             yield iter_records(run, st.size) if st.record is None else \
@@ -105,9 +104,9 @@ def _batches(st: _StreamState) -> Generator[Iterator[Any], None, None]:
 def _give_up(st: _StreamState) -> None:
     """Cancel without waiting if the connection still works, else just forget."""
     try:
-        st.client._orphan(st.sid)
+        st.conn.orphan(st.sid)
     except Exception:
-        st.client._abandon(st.sid, stream=True)
+        st.conn.abandon(st.sid, stream=True)
 
 
 class Stream(Generic[T]):
@@ -118,9 +117,9 @@ class Stream(Generic[T]):
     ``batches()``, not both.
     """
 
-    def __init__(self, client: Client, sid: int, request: str,
+    def __init__(self, conn: Connection, sid: int, request: str,
                  record: struct.Struct | None) -> None:
-        self._st = _StreamState(client, sid, request, record,
+        self._st = _StreamState(conn, sid, request, record,
                                 record.size if record is not None else 0)
         self._gen = _batches(self._st)
         self._items: Iterator[T] = chain.from_iterable(self._gen)
@@ -182,13 +181,13 @@ class Stream(Generic[T]):
         self._closed = True
         self._gen.close()
         st = self._st
-        if st.done or st.client.closed:
+        if st.done or st.conn.closed:
             return
         try:
             _cancel_and_drain(st)
         except BaseException:
             st.done = True
-            st.client._abandon(st.sid, stream=True)
+            st.conn.abandon(st.sid, stream=True)
             raise
 
     def __enter__(self) -> Stream[T]:
@@ -203,16 +202,15 @@ class Stream(Generic[T]):
 
     def __del__(self) -> None:
         st = self._st
-        if not (self._closed or st.done or st.client.closed):
+        if not (self._closed or st.done or st.conn.closed):
             st.done = True
             _give_up(st)   # best effort, never blocks on reading
 
 
 def _cancel_and_drain(st: _StreamState) -> None:
-    client = st.client
-    cancel_id = client.send(wire.STREAM_CANCEL, wire.CANCEL_REQ.pack(st.sid))
-    client._cancelled.add(st.sid)
-    frames = client._pending[st.sid].frames
+    conn = st.conn
+    cancel_id = conn.cancel(st.sid)
+    frames = conn.inbox(st.sid)
     while not st.done:
         while frames and not st.done:
             frame = frames.popleft()
@@ -220,6 +218,6 @@ def _cancel_and_drain(st: _StreamState) -> None:
                 _finish(st, frame, closing=True)
             elif not st.size and st.record is None:
                 st.size = len(frame.payload)
-        if not st.done and not (st.size and client._decoder.skip_records(st.sid, st.size)):
-            client._pump()
-    client._cancel_status(cancel_id)
+        if not st.done and not (st.size and conn.skip_run(st.sid, st.size)):
+            conn.pump()
+    conn.cancel_status(cancel_id)

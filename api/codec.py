@@ -21,6 +21,10 @@ Invariants and bounds:
   over a bytearray that is compacted only when at least half of it is dead;
 - encoders reject payloads larger than ``MAX_PAYLOAD`` with ``ValueError``.
 
+Stream items are framed in one place, ``encode_items`` (a batch's items end to
+end, of one size or of several); records of one size take the strided path of
+``encode_record_blob``, with no Python object per record.
+
 Bulk path: a stream of fixed-size records is a run of frames whose headers are
 all (for_id, 0, R).  ``ResponseDecoder.take_records`` / ``take_tuples`` check
 every header of the run at C speed (for each of the 12 header bytes, a strided
@@ -338,23 +342,6 @@ def encode_response(for_id: int, status: int, payload: BytesLike = b"") -> bytes
     return _pack_header(for_id, status, len(payload)) + payload
 
 
-def encode_records(for_id: int, records: Sequence[bytes], record_size: int) -> bytes:
-    """Stream items (status 0) for records all ``record_size`` long, in one join.
-
-    The caller guarantees the sizes; only the total length is verified (O(1)),
-    which catches any record of the wrong size unless errors cancel out.
-    """
-    if not 0 < record_size <= MAX_PAYLOAD:
-        raise ValueError(f"record size {record_size} outside 1..{MAX_PAYLOAD}")
-    if not records:
-        return b""
-    header = _pack_header(for_id, 0, record_size)
-    out = header + header.join(records)
-    if len(out) != len(records) * (HEADER_SIZE + record_size):
-        raise ValueError(f"records are not all {record_size} bytes long")
-    return out
-
-
 STRIDED_MAX_RECORD = 24
 """Records up to this size are framed by strided copies (``encode_record_blob``);
 larger ones are cut out and joined, which is then cheaper."""
@@ -386,13 +373,41 @@ def encode_record_blob(for_id: int, blob: BytesLike, record_size: int) -> bytes:
     return bytes(out)
 
 
-def encode_records_var(for_id: int, records: Sequence[bytes]) -> bytes:
-    """Stream items (status 0) for records of any sizes, each 1..MAX_PAYLOAD."""
-    parts: list[bytes] = []
-    for record in records:
-        if not record:
-            raise ValueError("an empty stream item would read as a terminator")
-        _check_payload(record)
-        parts.append(_pack_header(for_id, 0, len(record)))
-        parts.append(record)
-    return b"".join(parts)
+def encode_items(for_id: int, data: BytesLike, sizes: int | Sequence[int]) -> bytes:
+    """Stream items (status 0) for ``data``, items end to end: all ``sizes``
+    bytes long (an int), or of each length in ``sizes`` in order.
+
+    The one framing of a stream batch (``api.batch.Batch``).  Items of one size
+    take the strided path (``encode_record_blob``), whether the size is given
+    once or per item; mixed sizes are framed item by item.  Raises
+    ``ValueError`` when the sizes do not cut ``data`` into whole items of
+    1..MAX_PAYLOAD bytes (an empty item would read as a terminator).
+    """
+    if isinstance(sizes, int):
+        return encode_record_blob(for_id, data, sizes)
+    if not sizes:
+        if len(data):
+            raise ValueError(f"{len(data)} bytes and no item sizes")
+        return b""
+    smallest, largest = min(sizes), max(sizes)
+    if smallest < 1 or largest > MAX_PAYLOAD:
+        raise ValueError(f"item sizes {smallest}..{largest} outside 1..{MAX_PAYLOAD}")
+    if smallest == largest:
+        if len(data) != largest * len(sizes):
+            raise ValueError(f"{len(data)} bytes are not {len(sizes)} items of {largest}")
+        return encode_record_blob(for_id, data, largest)
+    if sum(sizes) != len(data):
+        raise ValueError(f"item sizes add up to {sum(sizes)}, not {len(data)} bytes")
+    return _encode_mixed(for_id, memoryview(data).cast("B"), sizes)
+
+
+def _encode_mixed(for_id: int, data: memoryview, sizes: Sequence[int]) -> bytes:
+    """Frames for items of several sizes: one header per distinct size, reused."""
+    headers = {size: _pack_header(for_id, 0, size) for size in set(sizes)}
+    out = bytearray()
+    pos = 0
+    for size in sizes:
+        out += headers[size]
+        out += data[pos:pos + size]
+        pos += size
+    return bytes(out)

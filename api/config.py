@@ -5,10 +5,17 @@ to each session, so that no limit is a hidden constant in the code that
 enforces it.
 
 Invariants (checked by ``validate``):
-- ``0 <= write_low <= write_high < output_cap``: a paused stream must still be
-  able to read its STREAM_CANCEL, so the hard cap sits well above write_high;
-- ``stream_batch_bytes <= STREAM_OVERSHOOT``: stream records never bring the
-  output above ``write_high + 65536`` (wire-v1 section 5).
+- ``0 <= write_low <= write_high``;
+- ``write_high + stream_batch_bytes < output_cap``: a stream pauses with its
+  output at most one batch above write_high, below the hard cap, so the
+  connection is still read and a paused stream can still get its
+  STREAM_CANCEL;
+- ``0 < stream_batch_bytes <= STREAM_OVERSHOOT``: stream records never bring
+  the output above ``write_high + 65536`` (wire-v1 section 5);
+- ``read_high`` holds at least one header; ``max_clients >= 1``; timeouts >= 0.
+
+The field defaults are the daemon's defaults: reactord's flags and the test
+server read them from here (``ServerConfig()``), never restate them.
 
 Bounds per connection that follow from these figures:
 - output: at most ``output_cap`` + one reply (the cap is checked before each

@@ -8,14 +8,11 @@ The concept: a request type maps to exactly one handler, of one of two kinds.
   to send records and an empty terminator).
 - stream: ``init(payload, ctx) -> state`` validates the request and builds the
   state (a filter and a key cursor: never a live iterator); then
-  ``next_batch(state, ctx, limit) -> list of records`` is asked for at most
-  ``limit`` records at a time; an empty list ends the stream with status 0.
-  A stream of fixed-size records may also register ``next_blob(state, ctx,
-  limit) -> bytes``, the same batch as its records back to back; the server
-  then uses it and frames the batch without a Python object per record
-  (``next_batch`` must give ``next_blob``'s records: tests may drive either).
-  The seed's one-record ``next(state, ctx) -> record | None`` is accepted too
-  and wrapped into a batch loop.
+  ``produce(state, ctx, limit) -> Batch`` is asked for at most ``limit`` items
+  at a time, and says whether more follow, the stream waits, or it ended
+  (``api.batch``: one interface for records of one size and for items of
+  several).  Grout's one-record ``next(state, ctx) -> record | None`` plugs in
+  through the adapter ``api.batch.one_record``.
 
 Errors: a handler raises ``ApiError(errno)``; that status is the reply (or the
 stream's terminator).  Any other ``Exception`` is logged with the request type
@@ -28,9 +25,10 @@ Invariants, checked here once so that no handler repeats them:
 - ``init`` has no side effects: the server may call it and then answer EBUSY
   (wire-v1 section 4 puts EBUSY after every other check).
 - what a stream hands back is checked by the server, not trusted: more than
-  ``limit`` records, or a record over ``wire.MAX_STREAM_RECORD`` bytes, ends
-  the stream EIO (so no handler can break wire-v1 section 5's output bound);
-  ``record_size`` above that is refused here.
+  ``limit`` items, or an item of another size than declared (``record_size``,
+  or over ``max_record_size``), ends the stream EIO, so no handler can break
+  wire-v1 section 5's output bound; sizes above ``wire.MAX_STREAM_RECORD`` are
+  refused here.
 """
 
 from __future__ import annotations
@@ -40,6 +38,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, Generic, Protocol, TypeVar, Union
 
 from api import wire
+from api.batch import Producer
 
 log = logging.getLogger("api")
 
@@ -80,9 +79,6 @@ class Context(Protocol):
 
 OneShotHandler = Callable[[bytes, Context], bytes]
 StreamInit = Callable[[bytes, Context], S]
-StreamNext = Callable[[S, Context], Union[bytes, None]]
-StreamNextBatch = Callable[[S, Context, int], list[bytes]]
-StreamNextBlob = Callable[[S, Context, int], bytes]
 MinSize = Union[int, Callable[[bytes], int]]
 
 
@@ -100,12 +96,12 @@ class Stream(Generic[S]):
     name: str
     min_size: MinSize
     init: StreamInit[S]
-    next_batch: StreamNextBatch[S]
+    produce: Producer[S]
     record_size: int | None
-    """Every record has this length when set: the server then frames a batch
-    with one join; ``None`` frames each record on its own."""
-    next_blob: StreamNextBlob[S] | None = None
-    """The batch as one blob of whole records (fixed ``record_size`` only)."""
+    """Every item has this length when set; ``None``: items of 1..``max_record_size``."""
+    max_record_size: int
+    """The longest item (``record_size`` when set): the server asks for at most
+    ``stream_batch_bytes // (12 + max_record_size)`` items at a time."""
 
 
 Entry = Union[OneShot, Stream[Any]]
@@ -123,19 +119,6 @@ def list_min_size(record_size: int) -> Callable[[bytes], int]:
     return min_size
 
 
-def _one_at_a_time(next_one: StreamNext[S]) -> StreamNextBatch[S]:
-    def next_batch(state: S, ctx: Context, limit: int) -> list[bytes]:
-        batch: list[bytes] = []
-        for _ in range(limit):
-            record = next_one(state, ctx)
-            if record is None:
-                break
-            batch.append(record)
-        return batch
-
-    return next_batch
-
-
 class Registry:
     """Request type -> handler.  Pure: no I/O, no connection state."""
 
@@ -148,24 +131,19 @@ class Registry:
         """Register a one-shot handler."""
         self._add(OneShot(req_type, name or wire.type_name(req_type), min_size, handler))
 
-    def register_stream(self, req_type: int, init: StreamInit[S], next_one: StreamNext[S], *,
+    def register_stream(self, req_type: int, init: StreamInit[S], produce: Producer[S], *,
                         min_size: MinSize = 0, record_size: int | None = None,
-                        name: str | None = None) -> None:
-        """Register a stream producing one record per ``next_one`` call."""
-        self.register_stream_batch(req_type, init, _one_at_a_time(next_one),
-                                   min_size=min_size, record_size=record_size, name=name)
-
-    def register_stream_batch(self, req_type: int, init: StreamInit[S],
-                              next_batch: StreamNextBatch[S], *, min_size: MinSize = 0,
-                              record_size: int | None = None, name: str | None = None,
-                              next_blob: StreamNextBlob[S] | None = None) -> None:
-        """Register a stream producing up to ``limit`` records per call."""
-        if record_size is not None and not 0 < record_size <= wire.MAX_STREAM_RECORD:
-            raise ValueError(f"record_size {record_size} is not in 1..{wire.MAX_STREAM_RECORD}")
-        if next_blob is not None and record_size is None:
-            raise ValueError("next_blob needs a fixed record_size")
+                        max_record_size: int | None = None, name: str | None = None) -> None:
+        """Register a stream: ``record_size`` for items all that long, else
+        ``max_record_size`` (default ``wire.MAX_STREAM_RECORD``) bounds them."""
+        if record_size is not None and max_record_size is not None:
+            raise ValueError("record_size and max_record_size exclude each other")
+        longest = record_size or max_record_size or wire.MAX_STREAM_RECORD
+        for what, size in (("record_size", record_size), ("max_record_size", longest)):
+            if size is not None and not 0 < size <= wire.MAX_STREAM_RECORD:
+                raise ValueError(f"{what} {size} is not in 1..{wire.MAX_STREAM_RECORD}")
         self._add(Stream(req_type, name or wire.type_name(req_type), min_size, init,
-                         next_batch, record_size, next_blob))
+                         produce, record_size, longest))
 
     def _add(self, entry: Entry) -> None:
         if entry.req_type in self._entries:

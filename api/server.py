@@ -21,6 +21,12 @@ Invariants:
 - ``shutdown`` is idempotent: stop accepting, stop reading, end streams with
   ESHUTDOWN, flush for at most ``shutdown_flush`` seconds, close everything,
   then call ``on_done`` once.
+- the registry is the caller's: the server reads it and never registers
+  anything (the builtins are registered by whoever assembles the daemon,
+  ``tools.daemon.build_daemon``);
+- ``wake_streams`` touches only the sessions whose stream went WAITING since
+  the last wake (``_sleepers``), so a server with thousands of connections
+  pays per waiting stream, not per connection.
 """
 
 from __future__ import annotations
@@ -29,7 +35,7 @@ import logging
 import socket
 from typing import Any, Callable
 
-from api import builtin, wire
+from api import wire
 from api.config import ServerConfig
 from api.registry import Registry
 from api.session import Session
@@ -61,7 +67,7 @@ class Server:
         self._flush_timer: Timer | None = None
         self._on_done: Callable[[], None] | None = None
         self._waiting: list[socket.socket] = []
-        builtin.register(registry, self)
+        self._sleepers: dict[int, Session] = {}
 
     # -- connections --------------------------------------------------------------
 
@@ -113,6 +119,16 @@ class Server:
     def now(self) -> float:
         return self._clock()
 
+    def stream_waits(self, session: Session) -> None:
+        self._sleepers[session.client_id] = session
+
+    def wake_streams(self, at_once: bool = False) -> int:
+        """Wake every waiting stream (its producer may have news); how many.
+        ``at_once``: pump them now rather than in a later pass
+        (``Session.wake_stream``)."""
+        sleepers, self._sleepers = self._sleepers, {}
+        return sum(session.wake_stream(at_once) for session in sleepers.values())
+
     def stream_ended(self, session: Session, stream: ActiveStream, status: int) -> None:
         log.info("client %d: %s stream (id %d) ended %s: %d records in %.3f s",
                  session.client_id, stream.entry.name, stream.request_id,
@@ -120,6 +136,7 @@ class Server:
 
     def session_closed(self, session: Session, reason: str) -> None:
         self.sessions.pop(session.client_id, None)
+        self._sleepers.pop(session.client_id, None)
         log.info("client %d disconnected (pid %d, uid %d): %s",
                  session.client_id, session.pid, session.uid, reason)
         if self._shutting_down and not self.sessions:
@@ -142,10 +159,6 @@ class Server:
         return figures
 
     # -- shutdown -------------------------------------------------------------------
-
-    @property
-    def shutting_down(self) -> bool:
-        return self._shutting_down
 
     def shutdown(self, on_done: Callable[[], None] | None = None) -> None:
         if self._shutting_down:

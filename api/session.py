@@ -9,9 +9,14 @@ Callback order (all from the reactor loop):
 - ``on_read``: feed the decoder, then serve every complete request in one
   pass (pipelined requests never wait for more bytes), stopping when the
   output passes the hard cap;
-- ``pump`` (scheduled with ``call_soon``): one bounded batch of stream records,
-  framed into one buffer, one ``write``; then yield to the loop, so other
-  connections and timers run between batches;
+- ``pump`` (scheduled with ``call_soon`` for one stream): one bounded batch
+  from the producer, framed into one buffer, one ``write``; then yield to the
+  loop, so other connections and timers run between batches.  After the batch
+  the stream is scheduled again, paused (``bev.write_full``), waiting (the
+  producer said ``Then.WAIT``) or ended;
+- ``wake_stream`` (the server, when a waiting stream may have news): pump a
+  waiting stream again, in a later pass or ``at_once``; nothing runs for it
+  until then;
 - ``on_write`` (output drained to write_low): resume a paused stream, lift the
   read cap;
 - ``on_event``: EOF from a client that closed (``reactor.unix.peer_hung_up``:
@@ -20,18 +25,21 @@ Callback order (all from the reactor loop):
   EOF from a half-closed client (``shutdown(SHUT_WR)``) lets pending output
   and the stream finish, then closes; an error closes at once; a read timeout
   closes an idle connection; a write timeout (no send for ``stall_timeout``)
-  first asks the kernel whether the peer consumed anything
-  (``_peer_progressed``) and closes only if it did not.
+  first asks whether the peer consumed anything since the previous check
+  (``api.stall.StallCheck``: the kernel's unsent figure, not only our sends)
+  and closes only if it did not.
 
-Stall detection: Linux reports a UNIX socket writable only once about 3/4 of
-its send buffer has drained, so a client that reads slowly but steadily can
-see no send for longer than the timeout.  At each write timeout the session
-reads the kernel's unsent figure (``reactor.unix.unsent_bytes``) and compares
-it with the one of the previous check: smaller means the peer is reading, and
-EV_WRITE is enabled again (which restarts the timeout).  The first check after
-a send has nothing to compare with and only records the figure, so a peer
-that reads nothing is closed after two timeouts at most (and never before
-one); where the kernel cannot be asked, after the first, as before.
+Lifecycle (``Phase``, one state instead of flags):
+- ``OPEN``: reading and serving requests;
+- ``CAPPED``: the output passed ``output_cap``: not reading or serving until
+  ``on_write`` (drained to write_low) reopens it;
+- ``DRAINING``: the client shut down its sending side (EOF, still reading):
+  finish the answers and the stream, then close;
+- ``SHUTTING_DOWN``: the server stops: nothing read or served, the stream
+  ended ESHUTDOWN; close once flushed (or at the server's deadline);
+- ``CLOSED``: final; ``close()`` is idempotent.
+Moves: OPEN <-> CAPPED, OPEN -> DRAINING, any but CLOSED -> SHUTTING_DOWN,
+any -> CLOSED.  (EOF is read only in OPEN: a capped connection reads nothing.)
 
 Invariants:
 - the stream pump writes only while ``len(output) <= write_high``, at most
@@ -40,27 +48,47 @@ Invariants:
 - requests are served only while ``len(output) <= output_cap``;
 - every response carries the id of the request it answers; a stream's id lives
   in its ``ActiveStream``;
-- every write goes through ``_write``, so ``_written - len(output)`` is the
-  number of bytes sent, which the stall check compares between checks;
-- after ``close()`` (idempotent) nothing is written and nothing is served; a
-  callback that returns re-reads ``self._stream`` instead of trusting a local.
+- every write goes through ``_write``, which counts it for the stall check;
+- after ``close()`` (idempotent) nothing is written and nothing is served; any
+  handler may close the connection, so code that called one re-reads
+  ``self._phase`` and ``self._stream`` instead of trusting a local.
 """
 
 from __future__ import annotations
 
+import enum
 import logging
+from functools import partial
 from typing import Callable, Protocol
 
 from api import wire
+from api.batch import Then
 from api.codec import Oversized, Request, RequestDecoder, encode_response
 from api.config import ServerConfig
 from api.registry import ApiError, OneShot, Registry, call_guarded
-from api.stream import ActiveStream
+from api.stall import StallCheck
+from api.stream import ActiveStream, Flow
 from reactor import (BEV_EVENT_EOF, BEV_EVENT_TIMEOUT, BEV_EVENT_WRITING, EV_READ, EV_WRITE,
                      BufferEvent)
-from reactor.unix import peer_hung_up, unsent_bytes
+from reactor.unix import peer_hung_up
 
 log = logging.getLogger("api")
+
+
+class Phase(enum.Enum):
+    """Where a connection is in its life (see the module docstring)."""
+
+    OPEN = "open"
+    CAPPED = "capped"
+    DRAINING = "draining"
+    SHUTTING_DOWN = "shutting down"
+    CLOSED = "closed"
+
+
+_SERVING = (Phase.OPEN, Phase.DRAINING)
+"""Phases in which decoded requests are served."""
+_MORE, _WAIT, _END = Then.MORE, Then.WAIT, Then.END   # globals: cheaper than enum lookups
+_SCHEDULED, _PAUSED, _WAITING = Flow.SCHEDULED, Flow.PAUSED, Flow.WAITING
 
 
 class SessionHost(Protocol):
@@ -72,6 +100,7 @@ class SessionHost(Protocol):
 
     def call_soon(self, fn: Callable[[], object]) -> None: ...
     def now(self) -> float: ...
+    def stream_waits(self, session: Session) -> None: ...
     def stream_ended(self, session: Session, stream: ActiveStream, status: int) -> None: ...
     def session_closed(self, session: Session, reason: str) -> None: ...
 
@@ -87,17 +116,11 @@ class Session:
         self._pid = pid
         self._uid = uid
         self._decoder = RequestDecoder()
+        self._phase = Phase.OPEN
         self._stream: ActiveStream | None = None
-        self._pump_scheduled = False
-        self._capped = False
-        self._eof = False
-        self._shutting_down = False
-        self._closed = False
         self._request_id = 0
-        self._in_one_shot = False  # ctx.respond() is valid only then
-        self._written = 0          # bytes ever written to the BufferEvent
-        self._check_sent = -1      # bytes sent at the last stall check (-1: none yet)
-        self._check_unsent = 0     # the kernel's unsent figure then
+        self._one_shot: int | None = None   # its id while a one-shot runs: ctx.respond() is valid
+        self._stall = StallCheck()
         self.client_name = ""
         cfg = host.config
         bev.set_watermark(EV_READ, 0, cfg.read_high)
@@ -125,19 +148,19 @@ class Session:
         return self._request_id
 
     def respond(self, payload: bytes) -> None:
-        if not self._in_one_shot:
+        if self._one_shot is None:
             raise RuntimeError("ctx.respond() is for one-shot handlers only")
-        self._write(encode_response(self._request_id, wire.OK, payload))
+        self._write(encode_response(self._one_shot, wire.OK, payload))
 
     def _write(self, data: bytes) -> None:
-        self._written += len(data)
+        self._stall.written += len(data)
         self._bev.write(data)
 
     # -- what the server and builtins see -------------------------------------
 
     @property
     def closed(self) -> bool:
-        return self._closed
+        return self._phase is Phase.CLOSED
 
     @property
     def stream(self) -> ActiveStream | None:
@@ -155,23 +178,50 @@ class Session:
         self._end_stream(stream, wire.ECANCELED)
         return True
 
+    def wake_stream(self, at_once: bool = False) -> bool:
+        """Pump the stream again if it is waiting (``Then.WAIT``); whether it was.
+
+        A woken stream is pumped like any other: paused at write_high, ended by
+        cancel or shutdown, asked again for a batch that may say WAIT again.
+        By default its pump runs in a later pass; ``at_once`` runs it now, up to
+        write_high, so that what it sends is queued before the reply to any
+        request this connection has not been served yet (WATCH's guarantee 4)."""
+        stream = self._stream
+        if stream is None or stream.flow is not _WAITING:
+            return False
+        if not at_once:
+            self._schedule_pump(stream)
+            return True
+        # This may run inside a one-shot handler of this very connection: the
+        # producer sees its stream's id and cannot respond; the handler gets
+        # its own id back.
+        outer = self._request_id, self._one_shot
+        self._one_shot = None
+        try:
+            stream.flow = _SCHEDULED
+            while self._pump_once(stream):
+                pass
+        finally:
+            self._request_id, self._one_shot = outer
+        return True
+
     def begin_shutdown(self) -> None:
         """Stop reading; end the stream with ESHUTDOWN; close once flushed."""
-        if self._closed or self._shutting_down:
+        if self._phase is Phase.CLOSED or self._phase is Phase.SHUTTING_DOWN:
             return
-        self._shutting_down = True
+        self._phase = Phase.SHUTTING_DOWN
         self._bev.disable(EV_READ)
         stream = self._stream
         if stream is not None:
             self._end_stream(stream, wire.ESHUTDOWN)
         self._bev.set_watermark(EV_WRITE, 0, self._host.config.write_high)
-        if not self._closed and len(self._bev.output) == 0:
+        if self._phase is Phase.SHUTTING_DOWN and len(self._bev.output) == 0:
             self.close("shutdown")
 
     def close(self, reason: str = "closed") -> None:
-        if self._closed:
+        if self._phase is Phase.CLOSED:
             return
-        self._closed = True
+        self._phase = Phase.CLOSED
         self._stream = None
         self._bev.close()
         self._host.session_closed(self, reason)
@@ -186,11 +236,12 @@ class Session:
         bev = self._bev
         decoder = self._decoder
         cap = self._host.config.output_cap
-        while not self._closed and not self._shutting_down:
+        while self._phase in _SERVING:
             if len(bev.output) > cap:
-                self._capped = True
-                bev.disable(EV_READ)
-                return
+                if self._phase is Phase.OPEN:
+                    self._phase = Phase.CAPPED
+                    bev.disable(EV_READ)
+                return   # served again by on_write, once drained to write_low
             event = decoder.next_event()
             if event is None:
                 break
@@ -207,11 +258,11 @@ class Session:
             entry = self._host.registry.check(request.req_type, payload)
             self._request_id = req_id
             if isinstance(entry, OneShot):
-                self._in_one_shot = True
+                self._one_shot = req_id
                 try:
                     reply = call_guarded(entry, req_id, lambda: entry.handler(payload, self))
                 finally:
-                    self._in_one_shot = False
+                    self._one_shot = None
                 if len(reply) > wire.MAX_PAYLOAD:
                     log.error("handler %s replied %d bytes to request id %d",
                               entry.name, len(reply), req_id)
@@ -219,11 +270,19 @@ class Session:
                 self._reply(req_id, wire.OK, reply)
                 return
             state = call_guarded(entry, req_id, lambda: entry.init(payload, self))
+            if self._phase is Phase.CLOSED:
+                return   # init closed the connection: no stream, no reply
+            if self._phase is Phase.SHUTTING_DOWN:
+                raise ApiError(wire.ESHUTDOWN)   # init began the shutdown
             if self._stream is not None:
                 raise ApiError(wire.EBUSY)
-            self._stream = ActiveStream.start(req_id, entry, state, self._host.now(),
-                                              self._host.config.stream_batch_bytes)
-            self._schedule_pump()
+            stream = ActiveStream.start(req_id, entry, state, self._host.now(),
+                                        self._host.config.stream_batch_bytes)
+            # Bound to this stream: a call left over from an ended stream never
+            # drives the next one.
+            stream.pump = partial(self._pump, stream)
+            self._stream = stream
+            self._schedule_pump(stream)
         except ApiError as err:
             self._reply(req_id, err.status)
 
@@ -232,53 +291,62 @@ class Session:
 
     # -- the stream pump ---------------------------------------------------------
 
-    def _schedule_pump(self) -> None:
-        if not self._pump_scheduled:
-            self._pump_scheduled = True
-            self._host.call_soon(self._pump)
+    def _schedule_pump(self, stream: ActiveStream) -> None:
+        """One pump call for ``stream`` in a later pass."""
+        stream.flow = _SCHEDULED
+        self._host.call_soon(stream.pump)
 
-    def _pump(self) -> None:
-        self._pump_scheduled = False
-        stream = self._stream
-        if stream is None or stream.paused or self._closed:
-            return
-        bev = self._bev
-        high = self._host.config.write_high
-        if len(bev.output) > high:
-            stream.paused = True
-            return
+    def _pump(self, stream: ActiveStream) -> None:
+        """The scheduled pump call: one batch, then another pass if more is wanted."""
+        if self._stream is not stream or stream.flow is not _SCHEDULED:
+            return   # ended (cancel, EBUSY's peer, close) since it was scheduled
+        if self._pump_once(stream):
+            self._host.call_soon(stream.pump)   # still SCHEDULED
+
+    def _pump_once(self, stream: ActiveStream) -> bool:
+        """One batch of ``stream`` (SCHEDULED, no call pending), then its next flow:
+        ended, WAITING or PAUSED (False), or still SCHEDULED and wanting another
+        batch (True: the caller schedules it, or loops)."""
+        if self._bev.write_full:
+            stream.flow = _PAUSED
+            return False
         try:
-            frames, count = self._produce(stream)
+            frames, count, then = self._produce(stream)
         except ApiError as err:
-            self._end_stream(stream, err.status)
-            self._close_if_finished()
-            return
-        if not count:
+            if self._stream is stream:
+                self._end_stream(stream, err.status)
+                self._close_if_finished()
+            return False
+        if self._stream is not stream:
+            return False   # the producer closed the connection, or ended its stream
+        if count:
+            stream.records += count
+            self._host.items_streamed += count
+            self._write(frames)
+        if then is _END or (then is _MORE and not count):
             self._end_stream(stream, wire.OK)
             self._close_if_finished()
-            return
-        stream.records += count
-        self._host.items_streamed += count
-        self._write(frames)
-        if len(bev.output) > high:
-            stream.paused = True
+        elif then is _WAIT:
+            stream.flow = _WAITING
+            self._host.stream_waits(self)
+        elif self._output_full():
+            stream.flow = _PAUSED
         else:
-            self._schedule_pump()
+            return True
+        return False
 
-    def _produce(self, stream: ActiveStream) -> tuple[bytes, int]:
-        """One batch of the stream, framed, and its record count (0: the end)."""
+    def _output_full(self) -> bool:
+        """Above write_high (a call: mypy must not carry the flag across a write)."""
+        return self._bev.write_full
+
+    def _produce(self, stream: ActiveStream) -> tuple[bytes, int, Then]:
+        """One batch of the stream, framed, its item count and what follows it.
+        The producer sees the stream's id as ``ctx.request_id``."""
         entry, state, limit = stream.entry, stream.state, stream.batch_limit
-        self._request_id = stream.request_id
-        next_blob = entry.next_blob
-        if next_blob is not None:
-            blob = call_guarded(entry, stream.request_id, lambda: next_blob(state, self, limit))
-            return call_guarded(entry, stream.request_id, lambda: stream.frame_blob(blob))
-        records = call_guarded(entry, stream.request_id,
-                               lambda: entry.next_batch(state, self, limit))
-        if not records:
-            return b"", 0
-        frames = call_guarded(entry, stream.request_id, lambda: stream.frame(records))
-        return frames, len(records)
+        rid = self._request_id = stream.request_id
+        batch = call_guarded(entry, rid, lambda: entry.produce(state, self, limit))
+        frames, count = call_guarded(entry, rid, lambda: stream.frame(batch))
+        return frames, count, batch.then
 
     def _end_stream(self, stream: ActiveStream, status: int) -> None:
         self._stream = None
@@ -288,30 +356,27 @@ class Session:
     # -- reactor callbacks --------------------------------------------------------
 
     def _on_write(self, bev: BufferEvent) -> None:
-        if self._shutting_down:
+        if self._phase is Phase.SHUTTING_DOWN:
             if len(bev.output) == 0:
                 self.close("shutdown")
             return
         stream = self._stream
-        if stream is not None and stream.paused:
-            stream.paused = False
-            self._schedule_pump()
-        if self._capped:
-            self._capped = False
-            if not self._eof:
-                bev.enable(EV_READ)
-            self._serve_requests()
-        else:
-            self._close_if_finished()
+        if stream is not None and stream.flow is _PAUSED:
+            self._schedule_pump(stream)
+        if self._phase is Phase.CAPPED:
+            self._phase = Phase.OPEN
+            bev.enable(EV_READ)
+        self._serve_requests()   # what the cap held back; closes a finished DRAINING
 
     def _on_event(self, bev: BufferEvent, what: int) -> None:
         if what & BEV_EVENT_EOF:
-            self._eof = True
             if self._peer_gone():
                 self.close("client closed")  # nothing pending can reach it any more
                 return
             # The client only shut down its sending side: let the answers it
             # is waiting for (and its stream) finish, then close.
+            if self._phase is not Phase.SHUTTING_DOWN:
+                self._phase = Phase.DRAINING
             self._bev.set_watermark(EV_WRITE, 0, self._host.config.write_high)
             self._close_if_finished()
         elif what & BEV_EVENT_TIMEOUT and not what & BEV_EVENT_WRITING:
@@ -320,7 +385,7 @@ class Session:
             else:
                 self.close("idle timeout")
         elif what & BEV_EVENT_TIMEOUT:
-            if self._peer_progressed():
+            if self._stall.progressed(bev.fileno(), len(bev.output)):
                 bev.enable(EV_WRITE)  # watch again: the timeout restarts from now
             else:
                 self.close("stalled: output made no progress")
@@ -333,21 +398,7 @@ class Session:
         except OSError:
             return False  # cannot tell: wait for the output to fail, as before
 
-    def _peer_progressed(self) -> bool:
-        """At a write timeout: has the peer consumed anything since the last
-        check?  True at the first check after a send (nothing to compare with
-        yet); False when the kernel cannot be asked."""
-        bev = self._bev
-        try:
-            unsent = unsent_bytes(bev.fileno())
-        except OSError:
-            return False
-        sent = self._written - len(bev.output)
-        progressed = sent != self._check_sent or unsent < self._check_unsent
-        self._check_sent, self._check_unsent = sent, unsent
-        return progressed
-
     def _close_if_finished(self) -> None:
-        if (self._eof and not self._closed and self._stream is None
+        if (self._phase is Phase.DRAINING and self._stream is None
                 and len(self._bev.output) == 0):
             self.close("client closed")

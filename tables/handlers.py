@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from api import wire
+from api.batch import record_blobs
 from api.registry import ApiError, Context, OneShotHandler, Registry, list_min_size
 from tables import TableError
 from tables.conntrack import ConntrackTable
@@ -102,10 +103,10 @@ def _register_module(registry: Registry, module: int, table: ListedTable,
     registry.register(wire.msg_type(module, wire.OP_DEL),
                       _bulk(table.delete, del_size, wire.DEL_MISSING_OK),
                       min_size=_FLAGS + del_size)
-    init, next_batch, next_blob = _list(table)
-    registry.register_stream_batch(wire.msg_type(module, wire.OP_LIST), init, next_batch,
-                                   min_size=list_min_size(size), record_size=size,
-                                   next_blob=next_blob)
+    init, _next_batch, next_blob = _list(table)
+    registry.register_stream(wire.msg_type(module, wire.OP_LIST), init,
+                             record_blobs(next_blob, size), min_size=list_min_size(size),
+                             record_size=size)
 
 
 @contextmanager

@@ -1,1 +1,3 @@
-"""Entry points: the reactord daemon, the reactorctl CLI, benchmarks."""
+"""Entry points and their parts: the reactord daemon (assembled by ``daemon``), the
+reactorctl CLI (``ctl/``), the process harness (``harness``), benchmarks (``bench/``),
+fuzz and soak (``hardening/``)."""

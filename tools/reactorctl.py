@@ -2,10 +2,12 @@
 
     reactorctl [-s PATH] [--json] OBJECT VERB [ARGS]
 
-The concept: every command is parsed completely (``tools.ctl.syntax``) into
-request payloads before the socket is opened, then run as an action over one
-``api.client.Client``.  Listings are written as their records arrive
-(``tools.ctl.output``); bulk loads are pipelined batches (``tools.ctl.load``).
+The concept: every command is parsed completely (``tools.ctl.syntax``, over the
+library's record grammar ``api.text_grammar``) into request payloads before the
+socket is opened, then run as an action over one ``api.client.Client``.
+Listings are written as their records arrive (``tools.ctl.output``, records
+shown by the library's ``api.text_view``); bulk loads are pipelined batches
+(``tools.ctl.load``).
 
 Invariants:
 - bad text never reaches the daemon: it is one line naming the bad token, exit 2
@@ -31,8 +33,9 @@ from typing import IO, Any, Callable, Sequence
 from api import wire
 from api.client import ApiCallError, Client, ClientError, ConnectionClosed, Stream
 from tools.ctl.load import LoadFailed, load_fullview, load_routes
+from api.text_view import View
 from tools.ctl.output import (
-    CLIENTS_VIEW, OutputClosed, OutputError, TablePrinter, View, flush, paged, silence_stdout,
+    CLIENTS_VIEW, OutputClosed, OutputError, TablePrinter, flush, paged, silence_stdout,
     stats_lines, write,
 )
 from tools.ctl.syntax import (

@@ -2,8 +2,9 @@
 
 The concept: the process around the server.  It parses the command line into a
 ``ServerConfig``, binds the API socket (refusing a live daemon, replacing a
-stale socket file, never following a symlink), builds the tables and their
-handlers, and runs the reactor until SIGTERM or SIGINT.
+stale socket file, never following a symlink), assembles the daemon with its
+tables (``tools.daemon.build_daemon``; every flag's default is the
+``ServerConfig`` field's), and runs the reactor until SIGTERM or SIGINT.
 
 Shutdown order (wire-v1 section 5): stop accepting and reading, end streams
 with ESHUTDOWN after their queued records, flush for at most 5 s, close every
@@ -18,25 +19,22 @@ from __future__ import annotations
 
 import argparse
 import errno
-import itertools
 import logging
 import os
 import signal
 import sys
-import time
 from typing import Sequence
 
-from api import wire
 from api.config import ServerConfig
-from api.registry import Registry
 from api.server import Server
 from reactor import Reactor
 from reactor.unix import SocketInUse, connect_unix, listen_unix
-from tables.handlers import Tables, register_tables
-from tools.fullview import generate_nexthops, generate_routes4
+from tables.handlers import Tables
+from tools.daemon import build_daemon, preload_fullview
 from tools.paths import default_socket_path
 
 log = logging.getLogger("reactord")
+DEFAULTS = ServerConfig()
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -46,22 +44,22 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
                              "as root, $XDG_RUNTIME_DIR/reactord.sock, or a per-user temp path)")
     parser.add_argument("--socket-mode", default="0660", type=lambda s: int(s, 8),
                         help="permissions of the socket file, octal (default 0660)")
-    parser.add_argument("--write-high", type=int, default=wire.DEFAULT_WRITE_HIGH,
+    parser.add_argument("--write-high", type=int, default=DEFAULTS.write_high,
                         help="pause a stream above this many queued bytes (default %(default)s)")
-    parser.add_argument("--write-low", type=int, default=wire.DEFAULT_WRITE_LOW,
+    parser.add_argument("--write-low", type=int, default=DEFAULTS.write_low,
                         help="resume it at or below this many (default %(default)s)")
-    parser.add_argument("--output-cap", type=int, default=wire.DEFAULT_OUTPUT_CAP,
+    parser.add_argument("--output-cap", type=int, default=DEFAULTS.output_cap,
                         help="stop reading a client whose output exceeds this (default "
                              "%(default)s)")
-    parser.add_argument("--max-clients", type=int, default=1024,
+    parser.add_argument("--max-clients", type=int, default=DEFAULTS.max_clients,
                         help="connections beyond this are closed at once (default %(default)s)")
-    parser.add_argument("--stall-timeout", type=float, default=300.0,
+    parser.add_argument("--stall-timeout", type=float, default=DEFAULTS.stall_timeout,
                         help="close a connection whose client consumes none of its pending "
                              "output for this many seconds (closed within 1-2 periods); "
                              "0 disables (default %(default)s)")
-    parser.add_argument("--idle-timeout", type=float, default=0.0,
+    parser.add_argument("--idle-timeout", type=float, default=DEFAULTS.idle_timeout,
                         help="close a connection with nothing pending after this many "
-                             "silent seconds; 0 disables (default)")
+                             "silent seconds; 0 disables (default %(default)s)")
     parser.add_argument("--log-level", default="info",
                         choices=["debug", "info", "warning", "error"])
     parser.add_argument("--preload-fullview", type=int, default=0, metavar="N",
@@ -77,22 +75,6 @@ def build_config(args: argparse.Namespace) -> ServerConfig:
     return config
 
 
-PRELOAD_NEXTHOPS = (1, 2, 3, 4)
-
-
-def preload(tables: Tables, routes4: int) -> None:
-    """A synthetic full view straight into the tables (no socket): nexthops 1-4,
-    then ``routes4`` IPv4 routes with the DFZ prefix-length mix."""
-    started = time.monotonic()
-    tables.nexthops.add(b"".join(generate_nexthops(PRELOAD_NEXTHOPS)), True)
-    records = generate_routes4(routes4, nh_ids=PRELOAD_NEXTHOPS)
-    chunk = 1 << 16
-    while batch := b"".join(itertools.islice(records, chunk)):
-        tables.routes4.add(batch, False)
-    log.info("preloaded a synthetic full view: %d IPv4 routes in %.2f s", routes4,
-             time.monotonic() - started)
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     logging.basicConfig(level=args.log_level.upper(), stream=sys.stderr,
@@ -104,17 +86,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (ValueError, OSError) as err:
         log.error("cannot start: %s", err)
         return 1
-    reactor = Reactor()
-    registry = Registry()
     tables = Tables.create()
-    register_tables(registry, tables)
-    server = Server(reactor, registry, config)
+    daemon = build_daemon(config, tables=tables)
+    reactor, server = daemon.reactor, daemon.server
     # Handlers before the socket exists: once a client can connect, a signal
     # always takes the clean shutdown path (it is served when the loop starts).
     for signum in (signal.SIGTERM, signal.SIGINT):
         reactor.add_signal(signum, lambda signum: begin_shutdown(server, reactor, signum))
     if args.preload_fullview:
-        preload(tables, args.preload_fullview)
+        preload_fullview(tables, args.preload_fullview)
     try:
         server.listen(listen_unix(path, mode=args.socket_mode))
     except OSError as err:

@@ -15,7 +15,7 @@ from api import wire
 from api.client import (
     ApiCallError, Client, ConnectionClosed, ProtocolError, VersionMismatch,
 )
-from api.codec import Oversized, Request, RequestDecoder, encode_records, encode_response
+from api.codec import Oversized, Request, RequestDecoder, encode_items, encode_response
 
 ECHO, FAIL, DEFER, RAW, CLOSE = (0x10001, 0x10002, 0x10003, 0x10004, 0x10005)
 HIGH = 65536
@@ -127,8 +127,8 @@ class FakeServer:
         elif req_type == wire.STATS:
             reply(encode_response(req_id, 0, json.dumps({"clients": len(self.conns)}).encode()))
         elif req_type == wire.CLIENTS:
-            reply(encode_records(req_id, [wire.CLIENT.pack(i, 9, 0, 0, 0) for i in (1, 2)], 24)
-                  + encode_response(req_id, 0))
+            clients = b"".join(wire.CLIENT.pack(i, 9, 0, 0, 0) for i in (1, 2))
+            reply(encode_items(req_id, clients, 24) + encode_response(req_id, 0))
         elif req_type == wire.STREAM_CANCEL:
             self.cancel(conn, req_id, wire.CANCEL_REQ.unpack(payload)[0])
         elif req_type == wire.ROUTE4_LIST:
@@ -164,7 +164,7 @@ class FakeServer:
         while conn.stream is not None and len(conn.out) < HIGH:
             sid, i, stop, _, status = conn.stream
             n = min(stop - i, 3 if conn.deferred else 500)
-            conn.out += encode_records(sid, [rec(k) for k in range(i, i + n)], 12)
+            conn.out += encode_items(sid, b"".join([rec(k) for k in range(i, i + n)]), 12)
             conn.stream[1] = i + n
             for deferred in conn.deferred:
                 self.note("deferred", sid, i + n)
@@ -258,10 +258,10 @@ def test_timeout_abandons_request(server: FakeServer, tmp_path: Path) -> None:
     with Client(str(tmp_path / "api.sock"), timeout=0.2) as cli:
         with pytest.raises(TimeoutError):
             cli.call(DEFER, b"late")          # answered only amid the next stream
-        cli._sock.settimeout(10)
+        cli.connection.sock.settimeout(10)
         server.stream_len = 20
         assert len(list(cli.stream(wire.ROUTE4_LIST, list_req()))) == 20
-        assert cli.call(ECHO, b"ok") == b"ok" and not cli._abandoned
+        assert cli.call(ECHO, b"ok") == b"ok" and not cli.connection.abandoned
 
 
 # -- streams ----------------------------------------------------------------
@@ -354,7 +354,7 @@ def test_break_then_close_cancels(client: Client, server: FakeServer) -> None:
             break
     stream.close()
     assert stream.status == wire.ECANCELED and cancels(server) == [(stream.id, 0)]
-    assert client.call(ECHO, b"after") == b"after" and not client._pending
+    assert client.call(ECHO, b"after") == b"after" and not client.connection.outstanding
 
 
 def test_exception_in_with_body_cancels(client: Client, server: FakeServer) -> None:
@@ -364,7 +364,7 @@ def test_exception_in_with_body_cancels(client: Client, server: FakeServer) -> N
             for _ in stream:
                 raise KeyError("boom")
     assert stream.status == wire.ECANCELED
-    assert client.call(ECHO, b"x") == b"x" and not client._pending
+    assert client.call(ECHO, b"x") == b"x" and not client.connection.outstanding
 
 
 def test_cancel_after_natural_end_gets_esrch(client: Client, server: FakeServer) -> None:
@@ -372,7 +372,7 @@ def test_cancel_after_natural_end_gets_esrch(client: Client, server: FakeServer)
     with client.stream(wire.ROUTE4_LIST, list_req()) as stream:
         assert next(stream) == rec(0)
     assert stream.status == 0 and cancels(server) == [(stream.id, wire.ESRCH)]
-    assert client.call(ECHO, b"x") == b"x" and not client._pending
+    assert client.call(ECHO, b"x") == b"x" and not client.connection.outstanding
 
 
 def test_garbage_collected_stream_is_cancelled(client: Client, server: FakeServer) -> None:
@@ -381,7 +381,7 @@ def test_garbage_collected_stream_is_cancelled(client: Client, server: FakeServe
         break
     server.wait_for(lambda: bool(cancels(server)))
     assert client.call(ECHO, b"x") == b"x"     # the stream's leftovers were dropped
-    assert not client._pending and not client._abandoned
+    assert not client.connection.outstanding and not client.connection.abandoned
 
 
 def test_explicit_cancel(client: Client, server: FakeServer) -> None:
@@ -393,4 +393,4 @@ def test_explicit_cancel(client: Client, server: FakeServer) -> None:
     assert rest == [rec(i) for i in range(1, len(rest) + 1)]
     assert stream.status == wire.ECANCELED
     assert client.cancel(stream.id) == wire.ESRCH
-    assert client.cancel(12345) == wire.ESRCH and not client._cancelled
+    assert client.cancel(12345) == wire.ESRCH and not client.connection.outstanding

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from api import wire
 from api.codec import (
     CodecError, Oversized, Request, RequestDecoder, Response, ResponseDecoder,
-    encode_record_blob, encode_records, encode_records_var, encode_request, encode_response, iter_records,
+    encode_items, encode_record_blob, encode_request, encode_response, iter_records,
     iter_tuples,
 )
 from api.wire import HEADER, MAX_PAYLOAD
@@ -107,30 +107,45 @@ def test_response_oversized_is_codec_error() -> None:
                                    Response(2, 0, b"z" * MAX_PAYLOAD)]
 
 
-def test_encode_records() -> None:
+def one_by_one(for_id: int, items: list[bytes]) -> bytes:
+    """Stream items framed one response at a time: what every encoder must equal."""
+    return b"".join(encode_response(for_id, 0, item) for item in items)
+
+
+def test_encode_items() -> None:
     recs = [bytes([i]) * 12 for i in range(5)]
-    data = encode_records(9, recs, 12)
-    assert data == b"".join(encode_response(9, 0, r) for r in recs)
-    assert encode_records(9, [], 12) == b""
+    assert encode_items(9, b"".join(recs), 12) == one_by_one(9, recs)
+    assert encode_items(9, b"".join(recs), [12] * 5) == one_by_one(9, recs)
+    assert encode_items(9, b"", 12) == b"" == encode_items(9, b"", [])
     with pytest.raises(ValueError):
-        encode_records(9, [b"short"], 12)
+        encode_items(9, b"short", 12)
     with pytest.raises(ValueError):
-        encode_records(9, [b""], 0)
-    assert encode_records_var(3, [b"a", b"bcd"]) == \
-        encode_response(3, 0, b"a") + encode_response(3, 0, b"bcd")
-    with pytest.raises(ValueError):
-        encode_records_var(3, [b""])
+        encode_items(9, b"", 0)
+    assert encode_items(3, b"abcd", [1, 3]) == one_by_one(3, [b"a", b"bcd"])
+    bad = [(b"", [0]), (b"ab", [2, 0]), (b"abc", [1, 1]), (b"abcd", [1, 2]), (b"x", []),
+           (b"z" * (MAX_PAYLOAD + 2), [1, MAX_PAYLOAD + 1])]
+    for data, sizes in bad:
+        with pytest.raises(ValueError):
+            encode_items(3, data, sizes)
     with pytest.raises(ValueError):
         encode_request(1 << 32, 0)
 
 
 @given(st.sampled_from([1, 4, 12, 24, 25, 36, 56]), st.integers(0, 300), U32S)
 @settings(max_examples=60, deadline=None)
-def test_encode_record_blob_equals_encode_records(size: int, count: int, for_id: int) -> None:
+def test_encode_record_blob_equals_one_by_one(size: int, count: int, for_id: int) -> None:
     recs = [bytes((i * 7 + j) & 0xFF for j in range(size)) for i in range(count)]
     blob = b"".join(recs)
-    assert encode_record_blob(for_id, blob, size) == encode_records(for_id, recs, size)
-    assert encode_record_blob(for_id, memoryview(blob), size) == encode_records(for_id, recs, size)
+    assert encode_record_blob(for_id, blob, size) == one_by_one(for_id, recs)
+    assert encode_record_blob(for_id, memoryview(blob), size) == one_by_one(for_id, recs)
+    assert encode_items(for_id, blob, [size] * count) == one_by_one(for_id, recs)
+
+
+@given(st.lists(st.binary(min_size=1, max_size=80), max_size=200), U32S)
+@settings(max_examples=60, deadline=None)
+def test_encode_items_of_mixed_sizes_equals_one_by_one(items: list[bytes], for_id: int) -> None:
+    data = b"".join(items)
+    assert encode_items(for_id, data, [len(item) for item in items]) == one_by_one(for_id, items)
 
 
 def test_encode_record_blob_rejects_partial_records() -> None:
@@ -144,8 +159,8 @@ def test_encode_record_blob_rejects_partial_records() -> None:
 def test_bulk_run_stops_exactly_at_mismatch() -> None:
     recs = [wire.ROUTE4.pack(1, 24, 0, i.to_bytes(4, "big"), 7) for i in range(1000)]
     for cut in (1, 2, 3, 500, 999):
-        data = (encode_records(5, recs[:cut], 12) + encode_response(6, 0, recs[0])
-                + encode_records(5, recs[cut:], 12) + encode_response(5, 0))
+        data = (encode_items(5, b"".join(recs[:cut]), 12) + encode_response(6, 0, recs[0])
+                + encode_items(5, b"".join(recs[cut:]), 12) + encode_response(5, 0))
         dec = ResponseDecoder()
         dec.feed(data)
         assert dec.take_records(5, 12) == recs[:cut]
@@ -156,7 +171,7 @@ def test_bulk_run_stops_exactly_at_mismatch() -> None:
 
 
 def test_bulk_partial_frame_and_skip() -> None:
-    data = encode_records(5, [b"r" * 12] * 10, 12)
+    data = encode_items(5, b"r" * 120, 12)
     dec = ResponseDecoder()
     dec.feed(data[:-1])
     assert dec.skip_records(5, 12) == 9 and dec.buffered == 23
@@ -166,7 +181,7 @@ def test_bulk_partial_frame_and_skip() -> None:
     with pytest.raises(ValueError):
         dec.take_frames(5, 0)
     with pytest.raises(ValueError):
-        list(iter_tuples(encode_records(1, [b"x" * 4], 4), struct.Struct("I")))
+        list(iter_tuples(encode_items(1, b"x" * 4, 4), struct.Struct("I")))
 
 
 # -- properties -----------------------------------------------------------------
@@ -268,7 +283,7 @@ def test_bulk_path_equals_one_by_one(mix: tuple[int, list[Response]], cuts: list
 def test_bulk_run_finds_any_single_bad_header_byte(k: int, byte: int, flip: int,
                                                    tail: bool) -> None:
     recs = [i.to_bytes(4, "little") * 3 for i in range(1500)]
-    data = bytearray(encode_records(9, recs, 12))
+    data = bytearray(encode_items(9, b"".join(recs), 12))
     if k < len(recs):
         data[k * 24 + byte] ^= flip       # frame k no longer has header (9, 0, 12)
     dec = ResponseDecoder()

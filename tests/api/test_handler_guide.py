@@ -15,6 +15,7 @@ import struct
 from dataclasses import dataclass
 
 from api import wire
+from api.batch import END, Batch
 from api.registry import ApiError, Context, Registry
 
 KV_MODULE = 0x6B76                       # "kv": a module no other handler uses
@@ -75,22 +76,23 @@ def register_kv(registry: Registry, table: KvTable) -> None:
         (max_count,) = LIST_REQ.unpack(payload)
         return ListCursor(max_count)     # no side effects: EBUSY may still follow
 
-    def list_next(cursor: ListCursor, ctx: Context, limit: int) -> list[bytes]:
+    def list_next(cursor: ListCursor, ctx: Context, limit: int) -> Batch:
         if cursor.max_count:
             limit = min(limit, cursor.max_count - cursor.sent)
             if limit == 0:
                 if table.items_after(cursor.last, 1):
                     raise ApiError(wire.EXFULL)   # the terminator's status
-                return []
+                return END                        # status 0
         items = table.items_after(cursor.last, limit)
         if items:
             cursor.last = items[-1][0]
             cursor.sent += len(items)
-        return [RECORD.pack(key, value) for key, value in items]   # [] ends it: status 0
+        records = b"".join(RECORD.pack(key, value) for key, value in items)
+        return Batch(records, RECORD.size)        # no records: the end, status 0
 
     registry.register(KV_GET, get, min_size=KEY.size, name="KV_GET")
-    registry.register_stream_batch(KV_LIST, list_init, list_next, min_size=LIST_REQ.size,
-                                   record_size=RECORD.size, name="KV_LIST")
+    registry.register_stream(KV_LIST, list_init, list_next, min_size=LIST_REQ.size,
+                             record_size=RECORD.size, name="KV_LIST")
 # guide-example: end
 
 
@@ -102,14 +104,14 @@ from pathlib import Path
 
 import pytest
 
+from api.batch import Then
 from api.config import ServerConfig
 from api.registry import OneShot, Stream
-from api.server import Server
 from api.session import Session
-from reactor import Reactor
 from reactor.clock import ManualClock
 from tests.reactor.test_guide_example import doc_example, example_source
-from tests.support.rawclient import Frame, request
+from tools.daemon import build_daemon
+from tools.harness import Frame, request
 
 ROOT = Path(__file__).resolve().parents[2]
 # Small limits, so that a few thousand records are enough to pause a stream.
@@ -142,8 +144,8 @@ class KvServer:
             self.table.put(key, b"v%d" % key)
         registry = Registry()
         register_kv(registry, self.table)
-        self.reactor = Reactor(clock=ManualClock(1000.0))
-        self.server = Server(self.reactor, registry, SMALL)
+        daemon = build_daemon(SMALL, registry=registry, clock=ManualClock(1000.0))
+        self.reactor, self.server = daemon.reactor, daemon.server
         ours, self.client = socket.socketpair()
         for sock in (ours, self.client):
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
@@ -290,9 +292,13 @@ def test_handlers_without_io() -> None:
     lst = registry.check(KV_LIST, LIST_REQ.pack(2))
     assert isinstance(lst, Stream)
     cursor = lst.init(LIST_REQ.pack(2), ctx)
-    assert [RECORD.unpack(r)[0] for r in lst.next_batch(cursor, ctx, 10)] == [1, 2]
+    batch = lst.produce(cursor, ctx, 10)
+    assert [RECORD.unpack(r)[0] for r in batch.items()] == [1, 2] and batch.then is Then.MORE
     table.delete(3)   # the only key left after the cursor is gone: a complete listing
-    assert lst.next_batch(cursor, ctx, 10) == []
+    assert lst.produce(cursor, ctx, 10) is END
+    cursor = lst.init(LIST_REQ.pack(0), ctx)
+    assert lst.produce(cursor, ctx, 10).count == 2
+    assert lst.produce(cursor, ctx, 10).count == 0, "no records left: the server ends it"
 
 
 def test_guide_shows_this_example() -> None:

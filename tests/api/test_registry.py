@@ -7,6 +7,7 @@ import logging
 import pytest
 
 from api import wire
+from api.batch import END, Batch, Then, one_record, record_blobs
 from api.registry import ApiError, Context, OneShot, Registry, Stream, call_guarded, list_min_size
 
 
@@ -44,12 +45,12 @@ def test_registering_a_type_twice_fails_loudly() -> None:
     with pytest.raises(ValueError, match="already registered"):
         registry.register(0x10001, echo)
     with pytest.raises(ValueError, match="already registered"):
-        registry.register_stream(0x10001, init, next_one)
+        registry.register_stream(0x10001, init, one_record(next_one))
 
 
 def test_stream_then_one_shot_of_same_type_fails() -> None:
     registry = Registry()
-    registry.register_stream(0x10004, init, next_one)
+    registry.register_stream(0x10004, init, one_record(next_one))
     with pytest.raises(ValueError, match="Stream"):
         registry.register(0x10004, echo)
 
@@ -86,30 +87,47 @@ def test_list_minimum_depends_only_on_the_after_bit() -> None:
 
 def test_one_record_stream_is_wrapped_into_batches() -> None:
     registry = Registry()
-    registry.register_stream(0x10004, init, next_one, record_size=1)
+    registry.register_stream(0x10004, init, one_record(next_one), record_size=1)
     entry = registry.check(0x10004, b"")
     assert isinstance(entry, Stream)
     ctx = FakeContext()
     state = entry.init(b"", ctx)
-    assert entry.next_batch(state, ctx, 3) == [b"\x01", b"\x02", b"\x03"]
-    assert entry.next_batch(state, ctx, 3) == [b"\x04", b"\x05"]
-    assert entry.next_batch(state, ctx, 3) == []
+    first = entry.produce(state, ctx, 3)
+    assert first.items() == [b"\x01", b"\x02", b"\x03"] and first.then is Then.MORE
+    last = entry.produce(state, ctx, 3)
+    assert last.items() == [b"\x04", b"\x05"] and last.then is Then.END, \
+        "the first None ends the stream: next_one is not called after it"
+
+
+def test_blob_producer_cuts_nothing_and_ends_on_empty() -> None:
+    blobs = [b"abcdef", b""]
+    produce = record_blobs(lambda state, ctx, limit: blobs.pop(0), 3)
+    batch = produce(None, FakeContext(), 5)
+    assert batch == Batch(b"abcdef", 3) and batch.items() == [b"abc", b"def"]
+    assert produce(None, FakeContext(), 5) is END
+
+
+def test_batch_of_items_of_any_sizes() -> None:
+    batch = Batch.of([b"a", b"bcd", b"ef"], Then.WAIT)
+    assert (batch.data, batch.count, batch.then) == (b"abcdef", 3, Then.WAIT)
+    assert batch.items() == [b"a", b"bcd", b"ef"]
+    assert Batch.of([]).count == 0 and Batch(b"x" * 24, 12).count == 2
 
 
 def test_bad_record_size_is_refused() -> None:
     with pytest.raises(ValueError):
-        Registry().register_stream(0x10004, init, next_one, record_size=0)
+        Registry().register_stream(0x10004, init, one_record(next_one), record_size=0)
 
 
-def test_blob_batches_need_a_record_size() -> None:
-    def next_blob(state: list[int], ctx: Context, limit: int) -> bytes:
-        return b""
-
-    def next_batch(state: list[int], ctx: Context, limit: int) -> list[bytes]:
-        return []
-
-    with pytest.raises(ValueError, match="record_size"):
-        Registry().register_stream_batch(0x10004, init, next_batch, next_blob=next_blob)
+def test_record_size_and_max_record_size_exclude_each_other() -> None:
+    with pytest.raises(ValueError, match="exclude"):
+        Registry().register_stream(0x10004, init, one_record(next_one), record_size=4,
+                                   max_record_size=8)
+    registry = Registry()
+    registry.register_stream(0x10004, init, one_record(next_one), max_record_size=68)
+    entry = registry.check(0x10004, b"")
+    assert isinstance(entry, Stream)
+    assert (entry.record_size, entry.max_record_size) == (None, 68)
 
 
 def test_unexpected_exception_becomes_eio_and_is_logged(

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from api import wire
-from tools.live import Conn, Daemon
+from tools.harness import Conn, ServerProcess
 
 from .util import start, wait_stats
 
@@ -26,19 +26,19 @@ def route_key(record: bytes) -> tuple[int, int, int]:
     return vrf, int.from_bytes(prefix, "big"), plen
 
 
-def vanish_wave(daemon: Daemon, observer: Conn, clients: int) -> None:
+def vanish_wave(daemon: ServerProcess, observer: Conn, clients: int) -> None:
     """``clients`` connections each start a full LIST, read a little, and close abruptly
     while the daemon holds output for every one of them (all streams paused)."""
     conns = [Conn(daemon.path) for _ in range(clients)]
     for index, conn in enumerate(conns):
-        conn.request(index, wire.ROUTE4_LIST, LIST_ALL)
+        conn.send(index, wire.ROUTE4_LIST, LIST_ALL)
     for index, conn in enumerate(conns):
         first = conn.frame()
         assert (first.for_id, first.status) == (index, 0) and first.payload
     wait_stats(observer, "every stream paused", streams_paused=clients)
     for index, conn in enumerate(conns):
         if index % 3 == 0:   # some also leave a request half-sent
-            conn.send(wire.HEADER.pack(1, wire.STATS, 4) + b"x")
+            conn.send_raw(wire.HEADER.pack(1, wire.STATS, 4) + b"x")
         conn.close()
     wait_stats(observer, "the wave is gone", clients=1, streams_active=0,
                output_buffered_bytes=0)
@@ -76,7 +76,7 @@ def test_sigterm_ends_ten_paused_streams_after_their_queued_records(tmp_path: Pa
         assert len(table) == 50_000 and all(a < b for a, b in zip(keys, keys[1:]))
         streamers = [Conn(daemon.path) for _ in range(10)]
         for index, conn in enumerate(streamers):
-            conn.request(100 + index, wire.ROUTE4_LIST, LIST_ALL)
+            conn.send(100 + index, wire.ROUTE4_LIST, LIST_ALL)
         wait_stats(observer, "ten streams paused", streams_paused=10)
         daemon.proc.send_signal(signal.SIGTERM)
         for index, conn in enumerate(streamers):
@@ -101,7 +101,7 @@ def test_sigterm_with_a_client_that_never_reads_exits_after_the_flush_limit(
     daemon = start(tmp_path, "--preload-fullview", "50000")
     try:
         hog, observer = Conn(daemon.path), Conn(daemon.path)
-        hog.request(1, wire.ROUTE4_LIST, LIST_ALL)
+        hog.send(1, wire.ROUTE4_LIST, LIST_ALL)
         wait_stats(observer, "stream paused", streams_paused=1)
         observer.close()
         started = time.monotonic()

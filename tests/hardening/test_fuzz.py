@@ -25,7 +25,7 @@ from hypothesis import strategies as st
 
 from api import wire
 from tools.hardening.fuzz import Fuzzer
-from tools.live import ROOT, Daemon
+from tools.harness import ROOT, ServerProcess
 
 from .util import start
 
@@ -34,7 +34,7 @@ KNOWN_TYPES = sorted(wire.TYPE_NAMES) + [wire.msg_type(wire.MODULE_ROUTE4, wire.
 
 
 @pytest.fixture(scope="module")
-def daemon(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Daemon]:
+def daemon(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
     proc = start(tmp_path_factory.mktemp("fuzz"), "--preload-fullview", "20000")
     yield proc
     try:
@@ -45,7 +45,7 @@ def daemon(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Daemon]:
 
 
 @pytest.fixture(scope="module")
-def fuzzer(daemon: Daemon) -> Iterator[Fuzzer]:
+def fuzzer(daemon: ServerProcess) -> Iterator[Fuzzer]:
     fz = Fuzzer(daemon.path, random.Random(0))
     yield fz
     fz.close()

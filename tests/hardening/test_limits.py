@@ -15,9 +15,9 @@ from pathlib import Path
 import pytest
 
 from api import wire
-from tools.live import frame
+from tools.harness import request
 
-from .util import Conn, Daemon, start, stats, wait_for, wait_stats
+from .util import Conn, ServerProcess, start, stats, wait_for, wait_stats
 
 ALL = wire.SCOPE_ALL
 LIST_ALL = wire.LIST_REQ.pack(0, ALL, 0)
@@ -25,16 +25,16 @@ HELLO = wire.U32.pack(1) + b"hardening"
 
 
 @pytest.fixture
-def closing() -> Iterator[list[Daemon]]:
+def closing() -> Iterator[list[ServerProcess]]:
     """Daemons a test started; killed at the end if the test did not stop them."""
-    daemons: list[Daemon] = []
+    daemons: list[ServerProcess] = []
     yield daemons
     for daemon in daemons:
         daemon.kill()
 
 
 def test_connections_beyond_max_clients_are_closed_at_once(tmp_path: Path,
-                                                           closing: list[Daemon]) -> None:
+                                                           closing: list[ServerProcess]) -> None:
     daemon = start(tmp_path, "--max-clients", "3")
     closing.append(daemon)
     held = [Conn(daemon.path)]
@@ -56,7 +56,7 @@ def test_connections_beyond_max_clients_are_closed_at_once(tmp_path: Path,
 
 
 def test_clients_that_close_mid_stream_and_reconnect_at_once_are_served_at_the_limit(
-        tmp_path: Path, closing: list[Daemon]) -> None:
+        tmp_path: Path, closing: list[ServerProcess]) -> None:
     """Churn at --max-clients: each round a client starts a full listing, closes after
     its first record and reconnects at once; the freed slot is always there."""
     daemon = start(tmp_path, "--preload-fullview", "50000", "--max-clients", "2")
@@ -65,7 +65,7 @@ def test_clients_that_close_mid_stream_and_reconnect_at_once_are_served_at_the_l
     wait_stats(observer, "start-up probe gone", clients=1)
     for round_no in range(30):
         streamer = Conn(daemon.path)
-        streamer.request(1, wire.ROUTE4_LIST, LIST_ALL)
+        streamer.send(1, wire.ROUTE4_LIST, LIST_ALL)
         assert streamer.frame().for_id == 1, f"round {round_no}: no stream"
         streamer.close()
         again = Conn(daemon.path)
@@ -80,7 +80,7 @@ def test_clients_that_close_mid_stream_and_reconnect_at_once_are_served_at_the_l
 
 
 def test_client_pipelining_without_reading_is_capped_and_resumes(tmp_path: Path,
-                                                                 closing: list[Daemon]) -> None:
+                                                                 closing: list[ServerProcess]) -> None:
     """100,000 STATS + route and nexthop GETs (~40 MB of replies) sent without reading."""
     daemon = start(tmp_path, "--preload-fullview", "1000")
     closing.append(daemon)
@@ -89,9 +89,10 @@ def test_client_pipelining_without_reading_is_capped_and_resumes(tmp_path: Path,
     assert observer.call(9, wire.ROUTE4_ADD, wire.U32.pack(0) + default_route).status == 0
     baseline = daemon.rss()
     rounds = 100_000
-    one_round = (frame(1, wire.STATS) + frame(2, wire.ROUTE4_GET, bytes(4) + bytes((1, 0, 0, 1)))
-                 + frame(3, wire.NH_GET, wire.U32.pack(1)))
-    sender = threading.Thread(target=greedy.send, args=(one_round * rounds,), daemon=True)
+    one_round = (request(1, wire.STATS)
+                 + request(2, wire.ROUTE4_GET, bytes(4) + bytes((1, 0, 0, 1)))
+                 + request(3, wire.NH_GET, wire.U32.pack(1)))
+    sender = threading.Thread(target=greedy.send_raw, args=(one_round * rounds,), daemon=True)
     sender.start()   # blocks once the daemon stops reading us
     cap = wire.DEFAULT_OUTPUT_CAP
 
@@ -115,11 +116,11 @@ def test_client_pipelining_without_reading_is_capped_and_resumes(tmp_path: Path,
 
 
 def test_stalled_reader_is_closed_after_stall_timeout(tmp_path: Path,
-                                                      closing: list[Daemon]) -> None:
+                                                      closing: list[ServerProcess]) -> None:
     daemon = start(tmp_path, "--preload-fullview", "50000", "--stall-timeout", "0.5")
     closing.append(daemon)
     observer, stalled = Conn(daemon.path), Conn(daemon.path)
-    stalled.request(1, wire.ROUTE4_LIST, LIST_ALL)
+    stalled.send(1, wire.ROUTE4_LIST, LIST_ALL)
     wait_stats(observer, "stream paused", streams_paused=1)
     paused = time.monotonic()
     wait_stats(observer, "stalled client closed", clients=1, streams_active=0,
@@ -132,7 +133,7 @@ def test_stalled_reader_is_closed_after_stall_timeout(tmp_path: Path,
             assert (f.for_id, f.status) == (1, 0) and f.payload
     # A slow reader that makes progress more often than every 0.5 s is served to the end.
     slow = Conn(daemon.path)
-    slow.request(2, wire.ROUTE4_LIST, LIST_ALL)
+    slow.send(2, wire.ROUTE4_LIST, LIST_ALL)
     started = time.monotonic()
     expected = 50_000 * (wire.HEADER_SIZE + wire.ROUTE4.size) + wire.HEADER_SIZE
     received = bytearray()
@@ -150,12 +151,12 @@ def test_stalled_reader_is_closed_after_stall_timeout(tmp_path: Path,
 
 
 def test_idle_timeout_closes_silent_clients_but_not_a_paused_stream(
-        tmp_path: Path, closing: list[Daemon]) -> None:
+        tmp_path: Path, closing: list[ServerProcess]) -> None:
     daemon = start(tmp_path, "--preload-fullview", "50000", "--idle-timeout", "0.5",
                    "--stall-timeout", "0")
     closing.append(daemon)
     streamer, idle = Conn(daemon.path), Conn(daemon.path)
-    streamer.request(1, wire.ROUTE4_LIST, LIST_ALL)
+    streamer.send(1, wire.ROUTE4_LIST, LIST_ALL)
     wait_for(lambda: stats(daemon.path)["streams_paused"] == 1, what="stream paused")
     started = time.monotonic()
     with pytest.raises(EOFError):
@@ -173,7 +174,7 @@ def test_idle_timeout_closes_silent_clients_but_not_a_paused_stream(
 
 
 def test_listener_backs_off_on_emfile_without_spinning_and_recovers(
-        tmp_path: Path, closing: list[Daemon]) -> None:
+        tmp_path: Path, closing: list[ServerProcess]) -> None:
     limit = 64
 
     def low_nofile() -> None:

@@ -10,7 +10,7 @@ import re
 import subprocess
 import sys
 
-from tools.live import ROOT
+from tools.harness import ROOT
 
 
 def figure(output: str, label: str) -> int:

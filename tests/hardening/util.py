@@ -8,24 +8,20 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Callable
 
-from tests.support.rawclient import wait_for
-from tools.live import Conn, Daemon
+from tools.harness import Conn, ServerProcess, start_reactord, wait_for
 
-__all__ = ["start", "stats", "wait_for", "wait_stats", "Conn", "Daemon"]
+__all__ = ["start", "stats", "wait_for", "wait_stats", "Conn", "ServerProcess"]
 
 
-def start(tmp: Path, *args: str, preexec_fn: Callable[[], None] | None = None) -> Daemon:
+def start(tmp: Path, *args: str, preexec_fn: Callable[[], None] | None = None) -> ServerProcess:
     """``python -m tools.reactord --socket TMP/reactord.sock ARGS``, accepting."""
-    return Daemon(*args, directory=str(tmp), preexec_fn=preexec_fn)
+    return start_reactord(*args, directory=tmp, preexec_fn=preexec_fn)
 
 
 def stats(path: str) -> dict[str, Any]:
     """STATS on a connection of its own (it counts itself among the clients)."""
-    conn = Conn(path)
-    try:
+    with Conn(path) as conn:
         return conn.stats()
-    finally:
-        conn.close()
 
 
 def wait_stats(conn: Conn, what: str, timeout: float = 10.0, **want: int) -> dict[str, Any]:
@@ -38,6 +34,6 @@ def wait_stats(conn: Conn, what: str, timeout: float = 10.0, **want: int) -> dic
 
     try:
         wait_for(reached, timeout=timeout, what=what)
-    except AssertionError as err:
+    except TimeoutError as err:
         raise AssertionError(f"{err}; last STATS {last}") from None
     return last

@@ -5,7 +5,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.process import ServerProcess, start_test_server
+from tests.support.testserver import start_test_server
+from tools.harness import ServerProcess
 
 
 @pytest.fixture

@@ -7,15 +7,14 @@ import socket
 import threading
 
 from api import wire
-from tests.support.process import ServerProcess
-from tests.support.rawclient import RawClient, request, wait_for
 from tests.support.testserver import TEST_CRASH, TEST_CRASH_STREAM, TEST_ECHO, TEST_LIST
+from tools.harness import Conn, ServerProcess, request, wait_for
 
 U32 = wire.U32
 
 
 def test_oversized_payload_answered_at_header_then_skipped(server: ServerProcess) -> None:
-    with RawClient(server.path) as conn:
+    with Conn(server.path) as conn:
         size = wire.MAX_PAYLOAD + 1
         conn.send_raw(wire.HEADER.pack(11, TEST_ECHO, size))
         reply = conn.frame()  # before a single payload byte was sent
@@ -27,22 +26,22 @@ def test_oversized_payload_answered_at_header_then_skipped(server: ServerProcess
 
 
 def test_huge_declared_length_is_not_allocated(server: ServerProcess) -> None:
-    with RawClient(server.path) as conn, RawClient(server.path) as observer:
+    with Conn(server.path) as conn, Conn(server.path) as observer:
         conn.send_raw(wire.HEADER.pack(1, wire.STATS, 0xFFFFFFFF) + b"x" * 1000)
         assert conn.frame().status == wire.EMSGSIZE
         assert json.loads(observer.call(2, wire.STATS).payload)["clients"] == 2
-        assert server.rss_bytes() < 200 << 20
+        assert server.rss() < 200 << 20
 
 
 def test_unknown_type_is_enotsup(server: ServerProcess) -> None:
-    with RawClient(server.path) as conn:
+    with Conn(server.path) as conn:
         for req_type in (0, 0xFFFFFFFF, wire.msg_type(wire.MODULE_MAIN, 99),
                          wire.msg_type(0x1234, 1)):
             assert conn.call(1, req_type, b"abcd").status == wire.ENOTSUP
 
 
 def test_short_payload_is_emsgsize(server: ServerProcess) -> None:
-    with RawClient(server.path) as conn:
+    with Conn(server.path) as conn:
         assert conn.call(1, wire.HELLO).status == wire.EMSGSIZE
         assert conn.call(2, wire.HELLO, b"\x01\x00").status == wire.EMSGSIZE
         assert conn.call(3, wire.STREAM_CANCEL, b"\x01").status == wire.EMSGSIZE
@@ -50,7 +49,7 @@ def test_short_payload_is_emsgsize(server: ServerProcess) -> None:
 
 
 def test_wrong_length_is_einval(server: ServerProcess) -> None:
-    with RawClient(server.path) as conn:
+    with Conn(server.path) as conn:
         assert conn.call(1, wire.STATS, b"x").status == wire.EINVAL
         assert conn.call(2, wire.CLIENTS, b"xy").status == wire.EINVAL
         assert conn.call(3, wire.STREAM_CANCEL, b"12345").status == wire.EINVAL
@@ -60,7 +59,7 @@ def test_wrong_length_is_einval(server: ServerProcess) -> None:
 
 
 def test_hello_version_mismatch_keeps_connection(server: ServerProcess) -> None:
-    with RawClient(server.path) as conn:
+    with Conn(server.path) as conn:
         assert conn.call(1, wire.HELLO, U32.pack(2) + b"future").status == wire.EBADMSG
         reply = conn.call(2, wire.HELLO, U32.pack(1) + b"test")
         assert reply.status == 0
@@ -69,12 +68,12 @@ def test_hello_version_mismatch_keeps_connection(server: ServerProcess) -> None:
 
 
 def test_requests_before_hello_are_served(server: ServerProcess) -> None:
-    with RawClient(server.path) as conn:
+    with Conn(server.path) as conn:
         assert conn.call(1, TEST_ECHO, b"x").payload == b"x"
 
 
 def test_handler_exception_is_eio_and_logged(server: ServerProcess) -> None:
-    with RawClient(server.path) as conn:
+    with Conn(server.path) as conn:
         assert conn.call(77, TEST_CRASH).status == wire.EIO
         conn.send(78, TEST_CRASH_STREAM, U32.pack(0))
         items, status, _ = conn.drain_stream(78)
@@ -89,7 +88,7 @@ def test_truncated_frame_then_disconnect_leaves_server_serving(server: ServerPro
         with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as raw:
             raw.connect(server.path)
             raw.sendall(request(1, TEST_ECHO, b"x" * 16)[:cut])
-    with RawClient(server.path) as conn:
+    with Conn(server.path) as conn:
         wait_for(lambda: json.loads(conn.call(1, wire.STATS).payload)["clients"] == 1,
                  what="truncated clients gone")
 
@@ -98,7 +97,7 @@ def test_read_side_cap_bounds_output_of_a_client_that_does_not_read(
         server: ServerProcess) -> None:
     big = b"z" * 100_000
     count = 40   # 4 MB of replies asked for, 4x the cap
-    with RawClient(server.path) as greedy, RawClient(server.path) as observer:
+    with Conn(server.path) as greedy, Conn(server.path) as observer:
         pipelined = request(0, TEST_ECHO, big) * count
         sender = threading.Thread(target=greedy.sock.sendall, args=(pipelined,))
         sender.start()   # blocks once the server stops reading us

@@ -19,26 +19,21 @@ import pytest
 
 from api import wire
 from api.config import ServerConfig
-from api.registry import Registry
-from api.server import Server
 from api.session import Session
-from reactor import Reactor
 from reactor.clock import ManualClock
 from reactor.unix import listen_unix
 from tests.reactor.util import run_until
-from tests.support.rawclient import request
-from tests.support.testserver import TEST_ECHO, TEST_LIST, register_test_handlers
+from tests.support.testserver import TEST_ECHO, TEST_LIST, build_test_daemon
+from tools.harness import request
 
 REFUSED = "refused a connection"
 
 
 class Harness:
     def __init__(self, tmp_path: Path, max_clients: int) -> None:
-        self.reactor = Reactor(clock=ManualClock(1000.0))
-        registry = Registry()
-        register_test_handlers(registry, 1_000_000)
-        self.server = Server(self.reactor, registry,
-                             ServerConfig(max_clients=max_clients, stall_timeout=0))
+        daemon = build_test_daemon(ServerConfig(max_clients=max_clients, stall_timeout=0),
+                                   clock=ManualClock(1000.0))
+        self.reactor, self.server = daemon.reactor, daemon.server
         self.path = str(tmp_path / "s.sock")
         self.server.listen(listen_unix(self.path))
 

@@ -10,7 +10,6 @@ reached them), and churn behind the cursor (must not bring a key back).
 from __future__ import annotations
 
 import struct
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -18,7 +17,7 @@ import pytest
 
 from api import wire
 from api.client import Client
-from tests.support.process import ServerProcess, start_process
+from tools.harness import ServerProcess, start_reactord
 
 ROUTES = 1_000_000
 Key = tuple[int, int, int]
@@ -45,10 +44,7 @@ def replaced(record: bytes) -> bytes:
 @pytest.fixture(scope="module")
 def daemon(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
     tmp: Path = tmp_path_factory.mktemp("route4")
-    path = str(tmp / "reactord.sock")
-    argv = [sys.executable, "-m", "tools.reactord", "--socket", path,
-            "--preload-fullview", str(ROUTES)]
-    proc = start_process(argv, path, tmp / "reactord.log")
+    proc = start_reactord("--preload-fullview", str(ROUTES), directory=tmp)
     yield proc
     assert proc.terminate() == 0
 

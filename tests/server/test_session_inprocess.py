@@ -10,16 +10,15 @@ from pathlib import Path
 import pytest
 
 from api import wire
+from api.batch import Batch
 from api.config import ServerConfig
-from api.registry import Registry
-from api.server import Server
+from api.registry import Context
 from api.session import Session
-from reactor import Reactor
 from reactor.clock import ManualClock
 from reactor.unix import listen_unix
 from tests.reactor.util import run_until
-from tests.support.rawclient import request
-from tests.support.testserver import TEST_ECHO, TEST_LIST, register_test_handlers
+from tests.support.testserver import TEST_ECHO, TEST_LIST, build_test_daemon
+from tools.harness import request
 
 SMALL = ServerConfig(write_high=16384, write_low=4096, output_cap=65536,
                      stream_batch_bytes=4096, stall_timeout=0)
@@ -28,10 +27,8 @@ SMALL = ServerConfig(write_high=16384, write_low=4096, output_cap=65536,
 class Harness:
     def __init__(self, config: ServerConfig) -> None:
         self.clock = ManualClock(1000.0)
-        self.reactor = Reactor(clock=self.clock)
-        registry = Registry()
-        register_test_handlers(registry, 1_000_000)
-        self.server = Server(self.reactor, registry, config)
+        daemon = build_test_daemon(config, clock=self.clock)
+        self.reactor, self.server = daemon.reactor, daemon.server
 
     def connect(self) -> tuple[Session, socket.socket]:
         ours, theirs = socket.socketpair()
@@ -220,10 +217,10 @@ def test_record_of_wrong_size_ends_stream_with_eio(harness: Harness) -> None:
     def init(payload: bytes, ctx: object) -> list[int]:
         return [0]
 
-    def bad_next(state: list[int], ctx: object, limit: int) -> list[bytes]:
-        return [b"short"]
+    def bad_next(state: list[int], ctx: object, limit: int) -> Batch:
+        return Batch.of([b"short"])
 
-    registry.register_stream_batch(0x7E570009, init, bad_next, record_size=12)
+    registry.register_stream(0x7E570009, init, bad_next, record_size=12)
     session, client = harness.connect()
     client.sendall(request(5, 0x7E570009))
     harness.spin(10)
@@ -236,15 +233,11 @@ def register_blob_stream(harness: Harness, blobs: list[bytes], req_type: int = 0
     def init(payload: bytes, ctx: object) -> list[int]:
         return [0]
 
-    def next_blob(state: list[int], ctx: object, limit: int) -> bytes:
+    def next_blob(state: list[int], ctx: object, limit: int) -> Batch:
         state[0] += 1
-        return blobs[state[0] - 1] if state[0] <= len(blobs) else b""
+        return Batch(blobs[state[0] - 1] if state[0] <= len(blobs) else b"", 12)
 
-    def next_batch(state: list[int], ctx: object, limit: int) -> list[bytes]:
-        raise AssertionError("the server takes next_blob when a stream has one")
-
-    harness.server.registry.register_stream_batch(req_type, init, next_batch, record_size=12,
-                                                  next_blob=next_blob)
+    harness.server.registry.register_stream(req_type, init, next_blob, record_size=12)
     return req_type
 
 
@@ -297,3 +290,22 @@ def test_blob_of_partial_records_or_too_many_ends_stream_with_eio(harness: Harne
         client.sendall(request(req_id, stream_type))
         frames = read_frames(harness, client, req_id)
         assert frames == [(req_id, 0, b"y" * 12)] * 2 + [(req_id, wire.EIO, b"")]
+
+
+def test_a_stream_whose_init_closes_the_connection_never_starts(harness: Harness) -> None:
+    """Regression: the stream was attached to the closed session and its pump
+    rescheduled itself for ever, writing into the closed BufferEvent."""
+    def init(payload: bytes, ctx: Context) -> list[int]:
+        harness.server.sessions[ctx.client_id].close("closed by its handler")
+        return [0]
+
+    def produce(state: list[int], ctx: Context, limit: int) -> Batch:
+        state[0] += 1
+        return Batch(b"x" * 12, 12)
+
+    harness.server.registry.register_stream(0x7E570030, init, produce, record_size=12)
+    session, client = harness.connect()
+    client.sendall(request(5, 0x7E570030))
+    harness.run_until(lambda: is_closed(session))
+    harness.spin(5)
+    assert session.stream is None and harness.server.items_streamed == 0

@@ -17,17 +17,14 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-from api import session as session_module
+from api import stall as stall_module
 from api import wire
 from api.config import ServerConfig
-from api.registry import Registry
-from api.server import Server
 from api.session import Session
-from reactor import Reactor
 from reactor.clock import ManualClock
 from tests.reactor.util import run_until
-from tests.support.rawclient import request
-from tests.support.testserver import RECORD, TEST_LIST, register_test_handlers
+from tests.support.testserver import RECORD, TEST_LIST, build_test_daemon
+from tools.harness import request
 
 STALL = 30.0
 CONFIG = ServerConfig(write_high=16384, write_low=4096, output_cap=65536,
@@ -40,10 +37,8 @@ STALLED = "stalled: output made no progress"
 class Harness:
     def __init__(self) -> None:
         self.clock = ManualClock(1000.0)
-        self.reactor = Reactor(clock=self.clock)
-        registry = Registry()
-        register_test_handlers(registry, RECORDS)
-        self.server = Server(self.reactor, registry, CONFIG)
+        daemon = build_test_daemon(CONFIG, RECORDS, clock=self.clock)
+        self.reactor, self.server = daemon.reactor, daemon.server
 
     def streaming(self) -> tuple[Session, socket.socket]:
         """A session whose client asked for every record; the stream paused."""
@@ -136,7 +131,7 @@ def test_without_the_kernel_figure_the_first_timeout_closes(
     def unsupported(fd: int) -> int:
         raise OSError(errno.ENOTSUP, "not supported")
 
-    monkeypatch.setattr(session_module, "unsent_bytes", unsupported)
+    monkeypatch.setattr(stall_module, "unsent_bytes", unsupported)
     caplog.set_level(logging.INFO, logger="api")
     session, client = harness.streaming()
     received = read_some(client, 40 * 1024)

@@ -8,15 +8,14 @@ import time
 from pathlib import Path
 
 from api import wire
-from tests.support.process import ServerProcess, start_test_server
-from tests.support.rawclient import RawClient, request, wait_for
-from tests.support.testserver import RECORD, TEST_ECHO, TEST_LIST
+from tests.support.testserver import RECORD, TEST_ECHO, TEST_LIST, start_test_server
+from tools.harness import Conn, ServerProcess, request, wait_for
 
 U32 = wire.U32
 ONE_BATCH = wire.STREAM_OVERSHOOT
 
 
-def stats(conn: RawClient, req_id: int = 900) -> dict[str, int]:
+def stats(conn: Conn, req_id: int = 900) -> dict[str, int]:
     reply = conn.call(req_id, wire.STATS)
     assert reply.status == 0
     figures: dict[str, int] = json.loads(reply.payload)
@@ -24,7 +23,7 @@ def stats(conn: RawClient, req_id: int = 900) -> dict[str, int]:
 
 
 def test_full_stream_is_complete_and_ordered(server: ServerProcess) -> None:
-    with RawClient(server.path) as conn:
+    with Conn(server.path) as conn:
         conn.send(7, TEST_LIST, U32.pack(0))
         items, status, others = conn.drain_stream(7)
     assert status == 0 and not others
@@ -34,7 +33,7 @@ def test_full_stream_is_complete_and_ordered(server: ServerProcess) -> None:
 
 
 def test_stalled_client_pauses_production_and_costs_no_cpu(server: ServerProcess) -> None:
-    with RawClient(server.path) as streamer, RawClient(server.path) as observer:
+    with Conn(server.path) as streamer, Conn(server.path) as observer:
         streamer.send(1, TEST_LIST, U32.pack(0))
         wait_for(lambda: stats(observer)["streams_paused"] == 1, what="stream paused")
         before = stats(observer)
@@ -51,7 +50,7 @@ def test_stalled_client_pauses_production_and_costs_no_cpu(server: ServerProcess
 
 
 def test_cancel_while_paused(server: ServerProcess) -> None:
-    with RawClient(server.path) as conn, RawClient(server.path) as observer:
+    with Conn(server.path) as conn, Conn(server.path) as observer:
         conn.send(5, TEST_LIST, U32.pack(0))
         wait_for(lambda: stats(observer)["streams_paused"] == 1, what="stream paused")
         conn.send(6, wire.STREAM_CANCEL, U32.pack(5))
@@ -68,7 +67,7 @@ def test_cancel_while_paused(server: ServerProcess) -> None:
 
 
 def test_cancel_after_natural_end_is_esrch(server: ServerProcess) -> None:
-    with RawClient(server.path) as conn:
+    with Conn(server.path) as conn:
         conn.send(1, TEST_LIST, U32.pack(10))
         items, status, _ = conn.drain_stream(1)
         assert (len(items), status) == (10, 0)
@@ -78,7 +77,7 @@ def test_cancel_after_natural_end_is_esrch(server: ServerProcess) -> None:
 
 def test_cancel_racing_the_end_gets_exactly_one_outcome(server: ServerProcess) -> None:
     outcomes = set()
-    with RawClient(server.path) as conn:
+    with Conn(server.path) as conn:
         for round_ in range(40):
             sid, cid = 2 * round_ + 100, 2 * round_ + 101
             count = 1 + (round_ * 397) % 3000
@@ -99,7 +98,7 @@ def test_cancel_racing_the_end_gets_exactly_one_outcome(server: ServerProcess) -
 
 
 def test_pipelined_cancel_wins_before_the_first_batch(server: ServerProcess) -> None:
-    with RawClient(server.path) as conn:
+    with Conn(server.path) as conn:
         conn.send_raw(request(1, TEST_LIST, U32.pack(0))
                       + request(2, wire.STREAM_CANCEL, U32.pack(1)))
         items, status, others = conn.drain_stream(1)
@@ -109,7 +108,7 @@ def test_pipelined_cancel_wins_before_the_first_batch(server: ServerProcess) -> 
 
 
 def test_second_stream_gets_ebusy_and_first_is_unaffected(server: ServerProcess) -> None:
-    with RawClient(server.path) as conn:
+    with Conn(server.path) as conn:
         conn.send(1, TEST_LIST, U32.pack(300_000))
         conn.send(2, TEST_LIST, U32.pack(5))
         items, status, others = conn.drain_stream(1)
@@ -118,7 +117,7 @@ def test_second_stream_gets_ebusy_and_first_is_unaffected(server: ServerProcess)
 
 
 def test_one_shot_is_answered_while_stream_is_paused(server: ServerProcess) -> None:
-    with RawClient(server.path) as conn, RawClient(server.path) as observer:
+    with Conn(server.path) as conn, Conn(server.path) as observer:
         conn.send(1, TEST_LIST, U32.pack(0))
         wait_for(lambda: stats(observer)["streams_paused"] == 1, what="stream paused")
         paused_at = stats(observer)["items_streamed"]
@@ -141,8 +140,8 @@ def test_one_shot_is_answered_while_stream_is_paused(server: ServerProcess) -> N
 
 
 def test_disconnect_mid_stream_frees_the_stream(server: ServerProcess) -> None:
-    with RawClient(server.path) as observer:
-        conn = RawClient(server.path)
+    with Conn(server.path) as observer:
+        conn = Conn(server.path)
         conn.send(1, TEST_LIST, U32.pack(0))
         wait_for(lambda: stats(observer)["streams_paused"] == 1, what="stream paused")
         conn.close()
@@ -153,7 +152,7 @@ def test_disconnect_mid_stream_frees_the_stream(server: ServerProcess) -> None:
 
 
 def test_pipelined_requests_are_all_answered_in_one_write(server: ServerProcess) -> None:
-    with RawClient(server.path) as conn:
+    with Conn(server.path) as conn:
         conn.send_raw(b"".join(request(i, TEST_ECHO, U32.pack(i)) for i in range(500)))
         replies = [conn.frame() for _ in range(500)]
     assert [(f.for_id, f.status, f.payload) for f in replies] == \
@@ -161,7 +160,7 @@ def test_pipelined_requests_are_all_answered_in_one_write(server: ServerProcess)
 
 
 def test_clients_lists_every_connection(server: ServerProcess) -> None:
-    with RawClient(server.path) as a, RawClient(server.path) as b:
+    with Conn(server.path) as a, Conn(server.path) as b:
         b.send(1, TEST_LIST, U32.pack(0))
         wait_for(lambda: stats(a)["streams_paused"] == 1, what="stream paused")
         a.send(42, wire.CLIENTS)
@@ -177,7 +176,7 @@ def test_clients_lists_every_connection(server: ServerProcess) -> None:
 def test_sigterm_ends_paused_stream_with_eshutdown(tmp_path: Path) -> None:
     proc = start_test_server(tmp_path)
     try:
-        with RawClient(proc.path) as conn, RawClient(proc.path) as observer:
+        with Conn(proc.path) as conn, Conn(proc.path) as observer:
             conn.send(1, TEST_LIST, U32.pack(0))
             wait_for(lambda: stats(observer)["streams_paused"] == 1, what="stream paused")
             proc.proc.send_signal(signal.SIGTERM)

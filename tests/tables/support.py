@@ -6,6 +6,7 @@ import ipaddress
 from dataclasses import dataclass, field
 
 from api import wire
+from api.batch import Batch, Then
 from api.registry import ApiError, OneShot, Registry, Stream
 from tables.handlers import Tables, register_tables
 
@@ -68,12 +69,17 @@ def list_req(max_count: int = 0, scope: int = wire.SCOPE_ALL, after: bytes | Non
     return wire.LIST_REQ.pack(max_count, scope, flags) + (after or b"")
 
 
-def as_records(batch: list[bytes] | bytes, size: int) -> list[bytes]:
-    """A stream batch as a list of records (a blob is cut into ``size``-byte records)."""
-    if isinstance(batch, list):
-        return batch
-    assert len(batch) % size == 0
-    return [batch[i:i + size] for i in range(0, len(batch), size)]
+def as_records(batch: Batch, size: int) -> list[bytes]:
+    """A LIST batch's records, checked: all ``size`` bytes; a table stream never waits."""
+    assert batch.then is not Then.WAIT
+    records = batch.items()
+    assert all(len(record) == size for record in records)
+    return records
+
+
+def ends(batch: Batch) -> bool:
+    """Whether the server ends the stream after this batch (END, or no items)."""
+    return batch.then is Then.END or not batch.count
 
 
 @dataclass
@@ -123,25 +129,21 @@ class Daemon:
         except ApiError as error:
             return error.status, b""
 
-    def stream(self, req_type: int, payload: bytes, limit: int = 3,
-               blob: bool = True) -> tuple[int, list[bytes]]:
-        """(terminator status, records) of a LIST, drained ``limit`` records at a time.
-
-        Like the server: through ``next_blob`` when the entry has one (and
-        ``blob``), else ``next_batch``.
-        """
+    def stream(self, req_type: int, payload: bytes,
+               limit: int = 3) -> tuple[int, list[bytes]]:
+        """(terminator status, records) of a LIST, drained ``limit`` records at a
+        time, as the server does: until a batch ends it or the producer raises."""
         ctx, records = FakeContext(), list[bytes]()
         try:
             entry = self.registry.check(req_type, payload)
             assert isinstance(entry, Stream)
-            step = entry.next_blob if blob else None
             state = entry.init(payload, ctx)
-            while batch := as_records(step(state, ctx, limit) if step
-                                      else entry.next_batch(state, ctx, limit),
-                                      entry.record_size or 0):
-                assert len(batch) <= limit
-                assert all(len(r) == entry.record_size for r in batch)
-                records += batch
+            while True:
+                batch = entry.produce(state, ctx, limit)
+                assert batch.count <= limit
+                records += as_records(batch, entry.record_size or 0)
+                if ends(batch):
+                    break
         except ApiError as error:
             return error.status, records
         return wire.OK, records

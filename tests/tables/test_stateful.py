@@ -25,7 +25,7 @@ from api import wire
 from api.registry import ApiError, Stream
 from tables import keyed, sorted_items
 from tests.tables.specs import SPECS, Key, Spec
-from tests.tables.support import (Daemon, FakeContext, as_records, bulk, list_req, nexthop,
+from tests.tables.support import (Daemon, FakeContext, as_records, bulk, ends, list_req, nexthop,
                                   route4)
 
 SCOPES = st.sampled_from([0, 1, 2, 7, wire.SCOPE_ALL, wire.SCOPE_ALL])
@@ -39,7 +39,6 @@ class Listing:
     after: Key | None
     max_count: int
     alive: set[Key]
-    use_blob: bool
     last: Key | None = None
     emitted: int = 0
     ctx: FakeContext = field(default_factory=FakeContext)
@@ -145,10 +144,8 @@ class TableMachine(RuleBasedStateMachine):
         self.changed()
 
     @precondition(lambda self: len(self.listings) < 3)
-    @rule(data=st.data(), scope=SCOPES, max_count=st.sampled_from([0, 0, 1, 2, 3, 5]),
-          use_blob=st.booleans())
-    def start_listing(self, data: st.DataObject, scope: int, max_count: int,
-                      use_blob: bool) -> None:
+    @rule(data=st.data(), scope=SCOPES, max_count=st.sampled_from([0, 0, 1, 2, 3, 5]))
+    def start_listing(self, data: st.DataObject, scope: int, max_count: int) -> None:
         size = len(data.draw(self.spec.record))
         after = data.draw(st.one_of(st.none(), self.spec.record,
                                     st.binary(min_size=size, max_size=size)))
@@ -159,26 +156,24 @@ class TableMachine(RuleBasedStateMachine):
         alive = {k for k, r in self.model.items() if self.in_scope(r, scope)
                  and (after_key is None or k > after_key)}
         state = entry.init(payload, FakeContext())
-        self.listings.append(Listing(entry, state, scope, after_key, max_count, alive,
-                                     use_blob))
+        self.listings.append(Listing(entry, state, scope, after_key, max_count, alive))
 
     @precondition(lambda self: bool(self.listings))
     @rule(data=st.data(), limit=st.integers(1, 4))
     def step_listing(self, data: st.DataObject, limit: int) -> None:
         listing = data.draw(st.sampled_from(self.listings))
-        step = listing.entry.next_blob if listing.use_blob else None
         batch: list[bytes] = []
-        status = wire.OK
+        status, ended = wire.OK, True
         try:
-            batch = as_records(step(listing.state, listing.ctx, limit) if step else
-                               listing.entry.next_batch(listing.state, listing.ctx, limit),
-                               listing.entry.record_size or 0)
+            produced = listing.entry.produce(listing.state, listing.ctx, limit)
+            batch = as_records(produced, listing.entry.record_size or 0)
+            ended = ends(produced)
         except ApiError as error:
             status = error.status
         assert len(batch) <= limit
         for record in batch:
             self.check_emitted(listing, record)
-        if not batch:
+        if ended:
             self.check_end(listing, status)
             self.listings.remove(listing)
 

@@ -16,12 +16,12 @@ import pytest
 
 from api import wire
 from api.client import Client
-from tests.support.process import ServerProcess
 from tests.tools.util import (
     ctl, fails, json_lines, ok, route_lines, start_daemon, stats,
 )
 from tools.ctl.load import WINDOW, load_fullview, load_routes
 from tools.ctl.syntax import ROUTE4
+from tools.harness import ServerProcess
 
 
 @pytest.fixture

@@ -22,11 +22,10 @@ import pytest
 
 from api.client import Client
 from api.wire import LIST_REQ, ROUTE4_LIST, SCOPE_ALL
-from tests.support.process import ServerProcess
-from tests.support.rawclient import wait_for
 from tests.tools.util import (
     ctl, env, json_lines, ok, popen_ctl, route_lines, start_daemon, stats, wait_no_stream,
 )
+from tools.harness import ServerProcess, wait_for
 
 PRELOAD = 200_000
 

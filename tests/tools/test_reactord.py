@@ -12,14 +12,11 @@ import sys
 from pathlib import Path
 
 from api import wire
-from tests.support.process import ServerProcess, start_process
-from tests.support.rawclient import RawClient, wait_for
+from tools.harness import Conn, ServerProcess, start_reactord, wait_for
 
 
 def reactord(tmp: Path, *extra: str, name: str = "reactord") -> ServerProcess:
-    path = str(tmp / "reactord.sock")
-    argv = [sys.executable, "-m", "tools.reactord", "--socket", path, *extra]
-    return start_process(argv, path, tmp / f"{name}.log")
+    return start_reactord(*extra, directory=tmp, name=name)
 
 
 def run_reactord(*args: str) -> subprocess.CompletedProcess[str]:
@@ -33,7 +30,7 @@ def test_second_daemon_is_refused_on_a_live_socket(tmp_path: Path) -> None:
         second = run_reactord("--socket", first.path)
         assert second.returncode == 1
         assert "cannot start" in second.stderr and "Traceback" not in second.stderr
-        with RawClient(first.path) as conn:   # the first one still serves
+        with Conn(first.path) as conn:   # the first one still serves
             assert conn.call(1, wire.STATS).status == 0
     finally:
         assert first.terminate() == 0
@@ -47,7 +44,7 @@ def test_stale_socket_file_is_replaced(tmp_path: Path) -> None:
     assert path.exists()
     daemon = reactord(tmp_path)
     try:
-        with RawClient(daemon.path) as conn:
+        with Conn(daemon.path) as conn:
             assert conn.call(1, wire.STATS).status == 0
     finally:
         assert daemon.terminate() == 0
@@ -86,7 +83,7 @@ def test_bad_limits_are_one_line_errors(tmp_path: Path) -> None:
 
 def test_sigterm_during_paused_stream(tmp_path: Path) -> None:
     daemon = reactord(tmp_path, "--preload-fullview", "300000")
-    with RawClient(daemon.path) as conn, RawClient(daemon.path) as observer:
+    with Conn(daemon.path) as conn, Conn(daemon.path) as observer:
         conn.send(1, wire.ROUTE4_LIST, wire.LIST_REQ.pack(0, wire.SCOPE_ALL, 0))
 
         def paused() -> bool:

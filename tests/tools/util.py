@@ -14,8 +14,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from api.client import Client
-from tests.support.process import ROOT, ServerProcess, start_process
-from tests.support.rawclient import wait_for
+from tools.harness import ROOT, ServerProcess, start_reactord, wait_for
 
 CTL_TIMEOUT = 60.0
 
@@ -29,9 +28,7 @@ def env() -> dict[str, str]:
 
 
 def start_daemon(tmp: Path, *extra: str) -> ServerProcess:
-    path = str(tmp / "reactord.sock")
-    argv = [sys.executable, "-m", "tools.reactord", "--socket", path, *extra]
-    return start_process(argv, path, tmp / "reactord.log")
+    return start_reactord(*extra, directory=tmp)
 
 
 def ctl_argv(sock: str, *args: str) -> list[str]:

@@ -162,10 +162,6 @@ def pin_malloc_thresholds() -> bool:
     return bool(mallopt(-3, 4 << 20)) and bool(mallopt(-1, 64 << 20))
 
 
-def best_of(repeat: int, fn: Callable[[Workload], float], work: Workload) -> float:
-    return min(_timed(fn, work) for _ in range(repeat))
-
-
 def _timed(fn: Callable[[Workload], float], work: Workload) -> float:
     gc.collect()
     return fn(work)

@@ -19,7 +19,7 @@ from typing import Callable, cast
 
 from api import wire
 from api.client import RECV_SIZE, Client
-from api.codec import ResponseDecoder, encode_records, encode_response
+from api.codec import ResponseDecoder, encode_items, encode_response
 
 STREAM_ID = 2   # id 1 is the client's HELLO
 
@@ -54,7 +54,7 @@ def make_frames(count: int) -> bytes:
     records = [wire.ROUTE4.pack(i & 0xFFFF, 24, 0, (i << 8 & 0xFFFFFFFF).to_bytes(4, "big"), 7)
                for i in range(count)]
     hello = encode_response(1, 0, wire.HELLO_REQ.pack(1) + b"bench")
-    return hello + encode_records(STREAM_ID, records, 12) + encode_response(STREAM_ID, 0)
+    return hello + encode_items(STREAM_ID, b"".join(records), 12) + encode_response(STREAM_ID, 0)
 
 
 def chunks(data: bytes) -> list[memoryview]:

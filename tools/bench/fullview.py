@@ -42,64 +42,35 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from tools.bench import fullview_work as work
 from tools.fullview import add_payloads, generate_nexthops, generate_routes4
+from tools.harness import ROOT, ServerProcess, cpu_seconds, start_server
 
-ROOT = Path(__file__).resolve().parents[2]
 M = 1e6
 MIB = 1 << 20
+READY_S = 300.0
+"""How long a daemon may take to preload and listen (4M routes on a loaded machine)."""
 
 
-@dataclass
-class Daemon:
-    name: str
-    proc: subprocess.Popen[bytes]
-    path: str
-
-    @property
-    def pid(self) -> int:
-        return self.proc.pid
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(10)
+def launch(tmp: Path, name: str, module: str, *args: str) -> ServerProcess:
+    """Start ``python -m module --socket PATH args`` (not waiting for it: daemons
+    preload side by side, then ``wait_ready``)."""
+    return start_server(module, *args, directory=tmp, name=name, ready_timeout=None)
 
 
-def launch(tmp: Path, name: str, module: str, *args: str) -> Daemon:
-    """Start ``python -m module --socket PATH args`` (not waiting for it)."""
-    path = str(tmp / f"{name}.sock")
-    log = open(tmp / f"{name}.log", "wb")
-    proc = subprocess.Popen([sys.executable, "-m", module, "--socket", path, *args],
-                            cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
-    log.close()
-    return Daemon(name, proc, path)
+def wait_ready(daemon: ServerProcess) -> ServerProcess:
+    return daemon.wait_ready(READY_S)
 
 
-def wait_ready(daemon: Daemon, timeout: float = 300.0) -> Daemon:
-    """Wait until ``daemon`` accepts connections (it preloads before listening)."""
-    deadline = time.monotonic() + timeout
-    while not os.path.exists(daemon.path):
-        if daemon.proc.poll() is not None or time.monotonic() > deadline:
-            raise SystemExit(f"{daemon.name} did not start: see its log")
-        time.sleep(0.02)
-    return daemon
-
-
-def reactord(tmp: Path, name: str, routes: int) -> Daemon:
+def reactord(tmp: Path, name: str, routes: int) -> ServerProcess:
     extra = ("--preload-fullview", str(routes)) if routes else ()
     return launch(tmp, name, "tools.reactord", "--log-level", "warning", *extra)
 
 
-def asyncio_daemon(tmp: Path, name: str, routes: int) -> Daemon:
+def asyncio_daemon(tmp: Path, name: str, routes: int) -> ServerProcess:
     extra = ("--preload-fullview", str(routes)) if routes else ()
     return launch(tmp, name, "tools.bench.baseline_asyncio", *extra)
 
@@ -111,10 +82,6 @@ class Row:
     baselines: str
     target: str
     met: bool | None
-
-
-def best(rounds: int, run: Callable[[], float]) -> float:
-    return max(run() for _ in range(rounds))
 
 
 @dataclass
@@ -129,7 +96,7 @@ class FullView:
     ctl_head: float
 
 
-def pooled_concurrent(daemon: Daemon, routes: int, runs: int, nice: int = 0,
+def pooled_concurrent(daemon: ServerProcess, routes: int, runs: int, nice: int = 0,
                       dump_nice: int = 0) -> work.Concurrent | None:
     """``runs`` runs: the best aggregate, and the GETs of all runs pooled (a
     tail is not something to pick the best of); with ``nice``, the daemon is
@@ -163,9 +130,9 @@ def measure_fullview(tmp: Path, routes: int, rounds: int, quick: bool) -> FullVi
         for _ in range(rounds):
             for daemon in daemons:
                 for decoded in (True, False):
-                    before = work.cpu_seconds(daemon.pid)
+                    before = cpu_seconds(daemon.pid)
                     rate = work.dump_rate(daemon.path, routes, decoded)
-                    cpu[daemon.name] += work.cpu_seconds(daemon.pid) - before
+                    cpu[daemon.name] += cpu_seconds(daemon.pid) - before
                     rates[daemon.name, decoded] = max(rates.get((daemon.name, decoded), 0), rate)
         return FullView(
             rates, {name: used / (2 * rounds * routes) for name, used in cpu.items()},
@@ -273,9 +240,9 @@ def scaling_rows(tmp: Path, sizes: list[int], rounds: int) -> list[Row]:
         for _ in range(rounds):
             for size, daemon in zip(sizes, daemons):
                 for _ in range(max(1, 1_000_000 // size)):
-                    before = work.cpu_seconds(daemon.pid)
+                    before = cpu_seconds(daemon.pid)
                     walls[size] = min(walls[size], 1 / work.dump_rate(daemon.path, size, True))
-                    cpu[size] += (work.cpu_seconds(daemon.pid) - before) / size
+                    cpu[size] += (cpu_seconds(daemon.pid) - before) / size
     finally:
         for daemon in daemons:
             daemon.stop()

@@ -31,31 +31,16 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from multiprocessing.synchronize import Event
-from pathlib import Path
 from typing import Any, TypeVar
 
 from api import wire
 from api.client import ApiCallError, Client
+from tools.harness import ROOT, cpu_seconds, rss_bytes
 
-ROOT = Path(__file__).resolve().parents[2]
 LIST_ALL = wire.LIST_REQ.pack(0, wire.SCOPE_ALL, 0)
 GET_GAP_S = 0.0005
 WINDOW = 4
 T = TypeVar("T")
-
-
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of process ``pid`` (``/proc/PID/stat``)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def rss_bytes(pid: int) -> int:
-    """Resident set size of process ``pid`` (``/proc/PID/status`` VmRSS)."""
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) * 1024
-    raise RuntimeError(f"no VmRSS for pid {pid}")
 
 
 def dump(path: str, decoded: bool) -> tuple[int, float]:
@@ -124,7 +109,7 @@ def _getter(path: str, ready: Any, start: Event, stop: Event, results: Any) -> N
         ready.put(1)
         start.wait()
         for payload in addrs:
-            if stop.is_set():
+            if stop.is_set() and stamps:   # at least one GET, however short the dumps
                 break
             sent = time.monotonic()
             try:

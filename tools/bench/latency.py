@@ -8,8 +8,9 @@ The concept: the "4 concurrent dumps" workload of ``tools.bench.fullview``
 against a *traced* reactord, so that each GET round trip splits into the part
 before the daemon serves it and the part after, and the daemon's own work per
 loop pass is measured beside it.  The daemon is the real server (same tables,
-registry, preload and config as ``tools.reactord``) with two probes injected
-through public seams, nothing patched:
+registry, preload and config as ``tools.reactord``, assembled by
+``tools.daemon.build_daemon``) with two probes injected through its seams,
+nothing patched:
 
 - a selector subclass stamps when each ``select()`` is entered and returns:
   the daemon's *passes* (work between two selects) and its idle waits;
@@ -40,8 +41,6 @@ import argparse
 import bisect
 import os
 import selectors
-import signal
-import subprocess
 import sys
 import tempfile
 import time
@@ -50,16 +49,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from api import wire
-from api.config import ServerConfig
 from api.registry import Entry, Registry
-from api.server import Server
-from reactor.loop import Reactor
-from reactor.unix import listen_unix
-from tables.handlers import Tables, register_tables
+from tables.handlers import Tables
 from tools.bench import fullview_work as work
-from tools.reactord import preload
-
-ROOT = Path(__file__).resolve().parents[2]
+from tools.daemon import build_daemon, preload_fullview, serve
+from tools.harness import start_reactord, start_server
 
 
 class StampingSelector(selectors.DefaultSelector):
@@ -91,20 +85,14 @@ class StampingRegistry(Registry):
         return super().check(req_type, payload)
 
 
-def serve(path: str, routes: int, stamps_file: str) -> None:
+def serve_traced(path: str, routes: int, stamps_file: str) -> None:
     """The traced daemon: serve until SIGTERM, then write the stamps."""
-    selector, registry = StampingSelector(), StampingRegistry()
-    reactor = Reactor(selector=selector)
-    tables = Tables.create()
-    register_tables(registry, tables)
-    server = Server(reactor, registry, ServerConfig())
-    reactor.add_signal(signal.SIGTERM, lambda _signum: server.shutdown(reactor.stop))
-    preload(tables, routes)
-    server.listen(listen_unix(path))
+    selector, registry, tables = StampingSelector(), StampingRegistry(), Tables.create()
+    daemon = build_daemon(tables=tables, selector=selector, registry=registry)
+    preload_fullview(tables, routes)
     try:
-        reactor.run()
+        serve(daemon, path)
     finally:
-        reactor.close()
         with open(stamps_file, "wb") as out:
             for stamps in (selector.entered, selector.returned, registry.gets):
                 out.write(len(stamps).to_bytes(8, "little"))
@@ -159,32 +147,21 @@ def split(runs: list[work.Concurrent], entered: array[float], returned: array[fl
                  passes, sum(passes) / span if span else 0.0)
 
 
-def wait_for_socket(proc: subprocess.Popen[bytes], path: str) -> None:
-    """Until the daemon ``proc`` listens at ``path`` (it preloads first)."""
-    deadline = time.monotonic() + 300
-    while not os.path.exists(path):
-        if proc.poll() is not None or time.monotonic() > deadline:
-            raise SystemExit("the daemon did not start")
-        time.sleep(0.02)
-
-
 def scenario(tmp: Path, routes: int, runs: int, daemon_nice: int, dump_nice: int) -> Split | None:
-    path = str(tmp / f"traced{daemon_nice}{dump_nice}.sock")
-    stamps_file = str(tmp / f"stamps{daemon_nice}{dump_nice}")
-    proc = subprocess.Popen([sys.executable, "-m", "tools.bench.latency", "--serve", path,
-                             "--routes", str(routes), "--stamps", stamps_file], cwd=ROOT)
+    name = f"traced{daemon_nice}{dump_nice}"
+    stamps_file = str(tmp / f"{name}.stamps")
+    daemon = start_server("tools.bench.latency", "--serve", "--routes", str(routes),
+                          "--stamps", stamps_file, directory=tmp, name=name, ready_timeout=300)
     try:
-        wait_for_socket(proc, path)
         if daemon_nice:
             try:
-                os.setpriority(os.PRIO_PROCESS, proc.pid, daemon_nice)
+                os.setpriority(os.PRIO_PROCESS, daemon.pid, daemon_nice)
             except OSError:
                 return None
-        results = [work.concurrent_dumps(path, routes, dump_nice=dump_nice)
+        results = [work.concurrent_dumps(daemon.path, routes, dump_nice=dump_nice)
                    for _ in range(runs)]
     finally:
-        proc.send_signal(signal.SIGTERM)
-        proc.wait(60)
+        daemon.terminate(60)
     return split(results, *read_stamps(stamps_file))
 
 
@@ -208,17 +185,12 @@ def during_loads(routes: int, batches: list[int]) -> int:
     print(f"# GETs during reactorctl fullview load --routes4 {routes:,} (times in ms)")
     print(f"{'--batch':>8} {'load s':>7} {'GETs':>5} {'p50':>6} {'p99':>6}")
     for batch in batches:
-        with tempfile.TemporaryDirectory() as tmp:
-            path = str(Path(tmp) / "load.sock")
-            proc = subprocess.Popen([sys.executable, "-m", "tools.reactord", "--socket", path,
-                                     "--log-level", "warning"], cwd=ROOT)
-            try:
-                wait_for_socket(proc, path)
-                seconds, stamps = work.gets_during(
-                    path, lambda: work.ctl_fullview_load(path, routes, batch))
-            finally:
-                proc.send_signal(signal.SIGTERM)
-                proc.wait(60)
+        daemon = start_reactord("--log-level", "warning", name="load")
+        try:
+            seconds, stamps = work.gets_during(
+                daemon.path, lambda: work.ctl_fullview_load(daemon.path, routes, batch))
+        finally:
+            daemon.terminate(60)
         gets = [answered - sent for sent, answered in stamps]
         print(f"{batch:>8} {seconds:7.2f} {len(gets):5d} {ms(gets, .5):>6} {ms(gets, .99):>6}")
     return 0
@@ -228,13 +200,14 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--routes", type=int, default=1_000_000)
     parser.add_argument("--runs", type=int, default=3)
-    parser.add_argument("--serve", metavar="PATH", help=argparse.SUPPRESS)
+    parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--socket", help=argparse.SUPPRESS)
     parser.add_argument("--stamps", help=argparse.SUPPRESS)
     parser.add_argument("--load-batches", metavar="B,B,...",
                         help="measure GETs during reactorctl fullview load with these --batch")
     args = parser.parse_args(argv)
     if args.serve:
-        serve(args.serve, args.routes, args.stamps)
+        serve_traced(args.socket, args.routes, args.stamps)
         return 0
     if args.load_batches:
         return during_loads(args.routes, [int(b) for b in args.load_batches.split(",")])

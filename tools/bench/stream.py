@@ -3,9 +3,10 @@
 Run: ``python -m tools.bench.stream [--records N] [--rounds R]``.
 
 Two workloads in the same run, each read by the same client library code:
-- engine: a real server process (reactor + session pump + registry) whose
-  stream handler returns slices of a list of pre-built records, so the figure
-  is the engine's (pump, framing, socket, client decode), not a table's walk;
+- engine: a real server process (the daemon's assembly, ``tools.daemon``:
+  reactor + session pump + registry) whose stream producer returns slices of a
+  blob of pre-built records, so the figure is the engine's (pump, framing,
+  socket, client decode), not a table's walk;
 - pre-encoded: a process that writes the same frames, encoded once in
   advance, with large ``sendall`` calls: the limit for this client.
 
@@ -15,17 +16,19 @@ Prints items/s for each and the ratio engine / pre-encoded.
 from __future__ import annotations
 
 import argparse
-import os
 import socket
 import struct
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
 from api import wire
+from api.batch import Batch
 from api.client import Client
+from api.registry import Context
+from tools.daemon import build_daemon, serve
+from tools.harness import start_server
 
 BENCH_LIST = wire.msg_type(0x7E57, 4)
 RECORD = struct.Struct("<QI")
@@ -37,29 +40,20 @@ def make_records(count: int) -> list[bytes]:
 
 
 def serve_engine(path: str, count: int) -> None:
-    from api.registry import Context, Registry
-    from api.server import Server
-    from reactor import Reactor
-    from reactor.unix import listen_unix
-    import signal
-
-    records = make_records(count)
+    blob = b"".join(make_records(count))
+    size = RECORD.size
 
     def init(payload: bytes, ctx: Context) -> list[int]:
         return [0]
 
-    def next_batch(state: list[int], ctx: Context, limit: int) -> list[bytes]:
+    def next_records(state: list[int], ctx: Context, limit: int) -> Batch:
         start = state[0]
         state[0] = start + limit
-        return records[start:start + limit]
+        return Batch(blob[start * size:(start + limit) * size], size)
 
-    reactor = Reactor()
-    registry = Registry()
-    registry.register_stream_batch(BENCH_LIST, init, next_batch, record_size=RECORD.size)
-    server = Server(reactor, registry)
-    server.listen(listen_unix(path))
-    reactor.add_signal(signal.SIGTERM, lambda _s: server.shutdown(reactor.stop))
-    reactor.run()
+    daemon = build_daemon()
+    daemon.registry.register_stream(BENCH_LIST, init, next_records, record_size=size)
+    serve(daemon, path)
 
 
 def serve_preencoded(path: str, count: int) -> None:
@@ -73,7 +67,7 @@ def serve_preencoded(path: str, count: int) -> None:
             with conn:
                 header = conn.recv(12)
                 if len(header) < 12:
-                    return
+                    continue   # the harness's readiness probe
                 req_id = wire.HEADER.unpack(header)[0]
                 # answer HELLO (the client's connect), then the stream request
                 length = wire.HEADER.unpack(header)[2]
@@ -89,17 +83,6 @@ def serve_preencoded(path: str, count: int) -> None:
                     batch = records[start:start + chunk]
                     conn.sendall(frame + frame.join(batch))
                 conn.sendall(wire.HEADER.pack(req_id, 0, 0))
-
-
-def start(mode: str, path: str, count: int) -> subprocess.Popen[bytes]:
-    proc = subprocess.Popen([sys.executable, "-m", "tools.bench.stream", "--serve", mode,
-                             "--socket", path, "--records", str(count)])
-    deadline = time.monotonic() + 30
-    while not os.path.exists(path):
-        if proc.poll() is not None or time.monotonic() > deadline:
-            raise SystemExit(f"{mode} server did not start")
-        time.sleep(0.01)
-    return proc
 
 
 def measure(path: str, count: int) -> float:
@@ -128,16 +111,16 @@ def main(argv: list[str] | None = None) -> int:
     if args.serve == "preencoded":
         serve_preencoded(args.socket, args.records)
         return 0
-    tmp = Path(tempfile.mkdtemp(prefix="bench-stream-"))
     results: dict[str, float] = {}
-    for mode in ("engine", "preencoded"):
-        path = str(tmp / f"{mode}.sock")
-        proc = start(mode, path, args.records)
-        try:
-            results[mode] = max(measure(path, args.records) for _ in range(args.rounds))
-        finally:
-            proc.terminate()
-            proc.wait(10)
+    with tempfile.TemporaryDirectory(prefix="bench-stream-") as tmp:
+        for mode in ("engine", "preencoded"):
+            server = start_server("tools.bench.stream", "--serve", mode, "--records",
+                                  str(args.records), directory=Path(tmp), name=mode)
+            try:
+                results[mode] = max(measure(server.path, args.records)
+                                    for _ in range(args.rounds))
+            finally:
+                server.stop(10)
     print(f"stream of {args.records:,} x {RECORD.size}-byte records, best of {args.rounds}")
     print(f"{'workload':<34}{'items/s':>14}")
     print(f"{'engine (reactor server -> client)':<34}{results['engine']:>14,.0f}")

@@ -23,18 +23,19 @@ from __future__ import annotations
 import argparse
 import gc
 import multiprocessing
+import os
 import random
 import sys
 import time
 import tracemalloc
 from collections.abc import Callable
-from pathlib import Path
 
 from api import wire
 from tables.keyed import KeyCursor
 from tables.nexthop import NexthopTable
 from tables.route import RouteTable
 from tools.fullview import add_payloads, generate_nexthops, generate_routes4
+from tools.harness import rss_bytes
 
 NH_IDS = range(1, 33)
 BATCH = wire.STREAM_OVERSHOOT // (wire.HEADER_SIZE + wire.ROUTE4.size)
@@ -128,14 +129,12 @@ def bench_memory(size: int) -> RouteTable:
     return table
 
 
-def rss_bytes() -> int | None:
-    """This process's resident set size (``/proc/self/status``), or None."""
+def own_rss() -> int | None:
+    """This process's resident set size, or None where there is no /proc."""
     try:
-        status = Path("/proc/self/status").read_text()
+        return rss_bytes(os.getpid())
     except OSError:
         return None
-    return next((int(line.split()[1]) * 1024 for line in status.splitlines()
-                 if line.startswith("VmRSS:")), None)
 
 
 def bench_rss(size: int) -> None:
@@ -155,11 +154,11 @@ def bench_rss(size: int) -> None:
 def _rss_child(size: int) -> tuple[int | None, dict[str, int]]:
     bodies = payloads(size, shuffle=False)
     gc.collect()
-    before = rss_bytes()
+    before = own_rss()
     table = new_table()
     load(table, bodies)
     gc.collect()
-    after = rss_bytes()
+    after = own_rss()
     grown = None if before is None or after is None else after - before
     return grown, footprint(table)
 

@@ -1,8 +1,8 @@
 """reactorctl's output: aligned tables written as records arrive, the pager, closed pipes.
 
-Also what records look like: a ``View`` per record type (columns, cells and
-JSON lines, computed per batch with comprehensions and %-templates; no
-per-record dispatch), and the text of STATS.
+Also the text of the main module's answers (CLIENTS records, STATS figures).
+What table records look like is the library's ``api.text_view`` (a ``View``
+per table, shared with the typed client's ``api.text``).
 
 The concept: output is written batch by batch while a stream is still running,
 so a listing of a million routes never sits in memory and ``| head`` or
@@ -29,13 +29,12 @@ import shlex
 import shutil
 import subprocess
 import sys
-import time
 from contextlib import contextmanager
 from itertools import chain
-from socket import AF_INET6, inet_ntoa, inet_ntop
-from typing import IO, Any, Callable, Iterator, Mapping, NamedTuple, Sequence
+from typing import IO, Any, Iterator, Mapping, Sequence
 
 from api import wire
+from api.text_view import View
 
 Row = tuple[Any, ...]
 
@@ -168,106 +167,6 @@ def _close_pager(proc: subprocess.Popen[str]) -> None:
             return
         except KeyboardInterrupt:
             continue
-
-
-# -- records -> cells and JSON lines: one View per record type ------------------------------
-
-NH_TYPES = {wire.NH_GATEWAY: "gw", wire.NH_BLACKHOLE: "blackhole", wire.NH_REJECT: "reject"}
-FDB_FLAGS = {wire.FDB_STATIC: "static", wire.FDB_LEARNED: "learned"}
-PROTO_NAMES = {1: "icmp", 6: "tcp", 17: "udp", 47: "gre", 50: "esp", 58: "icmpv6", 132: "sctp"}
-PLEN = [f"/{n}" for n in range(256)]
-_ZERO6 = bytes(6)
-
-
-class View(NamedTuple):
-    """How one record type is shown: table columns, cells and JSON lines per batch."""
-
-    columns: tuple[str, ...]
-    rows: Callable[[list[Row]], list[Row]]           # records -> table cells
-    json_lines: Callable[[list[Row]], list[str]]     # records -> JSON lines with "\n"
-
-
-def name_of(names: Mapping[int, str], value: int) -> str:
-    return names.get(value, str(value))
-
-
-def fmt_addr(family: int, raw: bytes) -> str:
-    return inet_ntoa(raw[:4]) if family == 4 else inet_ntop(AF_INET6, raw)
-
-
-def fmt_endpoint(family: int, raw: bytes, port: int) -> str:
-    if family == 4:
-        return f"{inet_ntoa(raw[:4])}:{port}"
-    return f"[{inet_ntop(AF_INET6, raw)}]:{port}"
-
-
-def fmt_age(ns: int, now_ns: int) -> str:
-    return f"{(now_ns - ns) / 1e9:.1f}s" if 0 < ns <= now_ns else "-"
-
-
-def _json_lines(objects: Callable[[Row], dict[str, Any]]) -> Callable[[list[Row]], list[str]]:
-    return lambda batch: [json.dumps(objects(t)) + "\n" for t in batch]
-
-
-def _nh_cells(t: Row) -> Row:
-    nh_id, vrf, iface, nh_type, family, addr, mac = t
-    gateway = fmt_addr(family, addr) if family in (4, 6) else "-"
-    return (nh_id, vrf, name_of(NH_TYPES, nh_type), gateway, iface,
-            mac.hex(":") if mac != _ZERO6 else "-")
-
-
-def _nh_json(t: Row) -> dict[str, Any]:
-    nh_id, vrf, iface, nh_type, family, addr, mac = t
-    return {"id": nh_id, "vrf": vrf, "type": name_of(NH_TYPES, nh_type),
-            "gateway": fmt_addr(family, addr) if family in (4, 6) else None,
-            "iface": iface, "mac": mac.hex(":")}
-
-
-NEXTHOP_VIEW = View(("ID", "VRF", "TYPE", "GATEWAY", "IFACE", "MAC"),
-                    lambda batch: [_nh_cells(t) for t in batch], _json_lines(_nh_json))
-
-
-def route_view(family: int) -> View:
-    """route4/route6: ``inet_ntoa`` and a "/N" lookup per row, a %-template for JSON."""
-    ntoa: Callable[[bytes], str] = inet_ntoa if family == 4 else \
-        (lambda raw: inet_ntop(AF_INET6, raw))
-    template = '{"vrf": %d, "prefix": "%s/%d", "nh_id": %d, "origin": %d}\n'
-    return View(("VRF", "DESTINATION", "NEXTHOP", "ORIGIN"),
-                lambda batch: [(v, ntoa(p) + PLEN[n], nh, o) for v, n, o, p, nh in batch],
-                lambda batch: [template % (v, ntoa(p), n, nh, o) for v, n, o, p, nh in batch])
-
-
-def _fdb_rows(batch: list[Row]) -> list[Row]:
-    now = time.monotonic_ns()
-    return [(b, v, m.hex(":"), i, name_of(FDB_FLAGS, f), fmt_age(s, now))
-            for b, v, m, i, f, s in batch]
-
-
-def _fdb_json(t: Row) -> dict[str, Any]:
-    bridge, vlan, mac, iface, flags, seen = t
-    return {"bridge": bridge, "vlan": vlan, "mac": mac.hex(":"), "iface": iface,
-            "flags": name_of(FDB_FLAGS, flags), "last_seen_ns": seen}
-
-
-FDB_VIEW = View(("BRIDGE", "VLAN", "MAC", "IFACE", "FLAGS", "AGE"), _fdb_rows,
-                _json_lines(_fdb_json))
-
-
-def _ct_rows(batch: list[Row]) -> list[Row]:
-    now = time.monotonic_ns()
-    return [(i, ifc, name_of(PROTO_NAMES, p), fmt_endpoint(af, s, sp), fmt_endpoint(af, d, dp),
-             st, fmt_age(ts, now)) for i, ifc, af, p, s, d, sp, dp, st, ts in batch]
-
-
-def _ct_json(t: Row) -> dict[str, Any]:
-    ct_id, iface, af, proto, src, dst, sport, dport, state, updated = t
-    return {"id": ct_id, "iface": iface, "af": af, "proto": name_of(PROTO_NAMES, proto),
-            "src": fmt_addr(af, src), "sport": sport, "dst": fmt_addr(af, dst), "dport": dport,
-            "state": state, "last_update_ns": updated}
-
-
-CONNTRACK_VIEW = View(("ID", "IFACE", "PROTO", "SOURCE", "DESTINATION", "STATE", "AGE"),
-                      _ct_rows, _json_lines(_ct_json))
 
 
 # -- the main module's answers: CLIENTS records, STATS figures ------------------------------

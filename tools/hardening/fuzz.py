@@ -33,11 +33,8 @@ from api import wire
 from tools.hardening.fuzz_gen import Gen
 from tools.hardening.fuzz_model import Expect, Model
 from tools.hardening.fuzz_steps import Steps
-from tools.live import Conn, Violation, proc_status, target, wait_until
+from tools.harness import Conn, Violation, peak_rss_bytes, target, wait_until
 
-LIST_TYPES = {wire.msg_type(m, wire.OP_LIST) for m in (
-    wire.MODULE_NEXTHOP, wire.MODULE_ROUTE4, wire.MODULE_ROUTE6, wire.MODULE_FDB,
-    wire.MODULE_CONNTRACK)}
 MAX_DETAILS = 30
 
 
@@ -225,7 +222,7 @@ def main(argv: list[str] | None = None) -> int:
         report = fuzzer.run(args.frames)
     finally:
         fuzzer.close()
-        peak = proc_status(pid, "VmHWM") if daemon is None or daemon.proc.poll() is None \
+        peak = peak_rss_bytes(pid) if daemon is None or daemon.proc.poll() is None \
             else 0
         code = daemon.terminate() if daemon else 0
     print(report.summary(time.monotonic() - started))

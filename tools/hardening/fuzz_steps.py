@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Callable
 
 from api import wire
 from tools.hardening.fuzz_model import ALL, Expect
-from tools.live import Conn, Violation, frame
+from tools.harness import Conn, Violation, request
 
 if TYPE_CHECKING:
     from tools.hardening.fuzz import Fuzzer
@@ -93,7 +93,7 @@ class Steps:
         return p
 
     def send(self, conn: Conn, pend: list[Pending]) -> None:
-        conn.send(b"".join(frame(p.req_id, p.req_type, p.payload) for p in pend))
+        conn.send_raw(b"".join(request(p.req_id, p.req_type, p.payload) for p in pend))
         self.fz.report.frames += len(pend)
 
     def collect(self, conn: Conn, pend: list[Pending]) -> None:
@@ -193,7 +193,7 @@ class Steps:
 
     def abandon(self, index: int) -> None:
         conn = self.fz.conns[index]
-        conn.request(7, wire.ROUTE4_LIST, wire.LIST_REQ.pack(0, ALL, 0))
+        conn.send(7, wire.ROUTE4_LIST, wire.LIST_REQ.pack(0, ALL, 0))
         self.fz.report.frames += 1
         for _ in range(self.rng.randrange(200)):
             f = conn.frame()
@@ -211,8 +211,8 @@ class Steps:
 
     def truncated(self, index: int) -> None:
         req_type, payload = self.fz.gen.request()
-        data = frame(self.rng.getrandbits(32), req_type, payload)
-        self.fz.conns[index].send(data[:self.rng.randrange(1, len(data))])
+        data = request(self.rng.getrandbits(32), req_type, payload)
+        self.fz.conns[index].send_raw(data[:self.rng.randrange(1, len(data))])
         self.fz.report.frames += 1
         self.fz.replace(index)
 
@@ -223,18 +223,18 @@ class Steps:
         if not whole and rng.random() < 0.5:
             size = 0xFFFFFFFF
         req_type = self.fz.gen.request()[0]
-        conn.send(wire.HEADER.pack(99, req_type, size))
+        conn.send_raw(wire.HEADER.pack(99, req_type, size))
         self.fz.report.frames += 1
         reply = conn.frame()   # before a single payload byte was sent
         self.fz.judge(req_type, Expect(wire.EMSGSIZE), reply.status,
                       reply.payload if reply.for_id == 99 else b"wrong id", None)
         # Frames that would flush the fdb and conntrack if the payload were parsed.
-        bait = (frame(5, wire.FDB_FLUSH, wire.FLUSH_REQ.pack(ALL))
-                + frame(6, wire.CT_FLUSH, wire.FLUSH_REQ.pack(ALL)))
+        bait = (request(5, wire.FDB_FLUSH, wire.FLUSH_REQ.pack(ALL))
+                + request(6, wire.CT_FLUSH, wire.FLUSH_REQ.pack(ALL)))
         length = size if whole else rng.randrange(min(size, 400_000) // 2)
         payload = (bait * (length // len(bait) + 1))[:length]
         for start in range(0, len(payload), 65536):
-            conn.send(payload[start:start + 65536])
+            conn.send_raw(payload[start:start + 65536])
         if not whole:
             self.fz.replace(index)
             return
@@ -244,7 +244,7 @@ class Steps:
                       hello.payload, None)
 
     def garbage(self, index: int) -> None:
-        self.fz.conns[index].send(self.fz.gen.blob(self.rng.randrange(1, 300)))
+        self.fz.conns[index].send_raw(self.fz.gen.blob(self.rng.randrange(1, 300)))
         self.fz.report.frames += 1
         self.fz.replace(index)
 

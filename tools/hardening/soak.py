@@ -26,7 +26,7 @@ import time
 from multiprocessing.pool import AsyncResult
 
 from api import wire
-from tools.live import Conn, proc_status, target, wait_until
+from tools.harness import Conn, peak_rss_bytes, rss_bytes, target, wait_until
 from tools.hardening.soak_workers import Plan, Tally, check_fdb, check_routes, fdb_key, route_key, run
 
 ROLES = ["streamer"] * 4 + ["mutator"] * 4 + ["canceller", "hostile"]
@@ -85,7 +85,7 @@ def soak(path: str, pid: int, duration: float, seed: int) -> tuple[list[Tally], 
             pool.apply_async(run, (role, index, plan)) for index, role in enumerate(ROLES)]
         while not all(p.ready() for p in pending) and \
                 time.monotonic() < plan.deadline + duration + 60:
-            peak = max(peak, proc_status(pid, "VmRSS"))
+            peak = max(peak, rss_bytes(pid))
             time.sleep(0.1)   # the RSS sampling period
         tallies = []
         for index, p in enumerate(pending):
@@ -137,7 +137,7 @@ def main(argv: list[str] | None = None) -> int:
         started = time.monotonic()
         tallies, total, peak = soak(path, pid, args.duration, seed)
         elapsed = time.monotonic() - started
-        hwm = proc_status(pid, "VmHWM")
+        hwm = peak_rss_bytes(pid)
     finally:
         code = daemon.terminate() if daemon else 0
     if code:

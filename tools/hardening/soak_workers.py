@@ -31,7 +31,7 @@ from api import wire
 from api.client import ApiCallError, Client
 from tools.hardening.fuzz_gen import Gen
 from tools.hardening.fuzz_model import Model
-from tools.live import Conn, Violation, frame
+from tools.harness import Conn, Violation, request
 
 ALL = wire.SCOPE_ALL
 ROUTE_KEY = tuple[int, int, int]
@@ -165,7 +165,7 @@ def mutator(plan: Plan, rng: random.Random, tally: Tally, index: int) -> None:
         4, "big"), 1) for _ in range(2000)]   # /32s: no preloaded route is longer than /24
     while time.monotonic() < plan.deadline:
         batch = [mutation(plan, rng, own) for _ in range(rng.randrange(1, 9))]
-        conn.send(b"".join(frame(i, t, p) for i, (t, p) in enumerate(batch)))
+        conn.send_raw(b"".join(request(i, t, p) for i, (t, p) in enumerate(batch)))
         for i, (req_type, _payload) in enumerate(batch):
             reply = conn.frame()
             tally.requests += 1
@@ -215,17 +215,17 @@ def canceller(plan: Plan, rng: random.Random, tally: Tally, index: int) -> None:
     sid = 0
     while time.monotonic() < plan.deadline:
         sid += 2
-        conn.request(sid, wire.ROUTE4_LIST, wire.LIST_REQ.pack(0, ALL, 0))
+        conn.send(sid, wire.ROUTE4_LIST, wire.LIST_REQ.pack(0, ALL, 0))
         keys: list[ROUTE_KEY] = []
         for _ in range(rng.randrange(0, 30000)):
             f = conn.frame()
             if not f.payload:
-                conn.request(sid + 1, wire.STREAM_CANCEL, wire.U32.pack(sid))
+                conn.send(sid + 1, wire.STREAM_CANCEL, wire.U32.pack(sid))
                 expect_cancel(conn, sid + 1, wire.ESRCH, tally)
                 break
             keys.append(route_key(f.payload))
         else:
-            conn.request(sid + 1, wire.STREAM_CANCEL, wire.U32.pack(sid))
+            conn.send(sid + 1, wire.STREAM_CANCEL, wire.U32.pack(sid))
             items, status = conn.drain(sid)
             keys += [route_key(r) for r in items]
             expect_cancel(conn, sid + 1, wire.ESRCH if status != wire.ECANCELED else 0, tally)
@@ -258,7 +258,7 @@ def hostile(plan: Plan, rng: random.Random, tally: Tally, index: int) -> None:
                 req_type, payload = gen.request()
                 if req_type in GUARDED:
                     payload = spoiled(req_type, payload)
-                conn.request(rng.getrandbits(32), req_type, payload)
+                conn.send(rng.getrandbits(32), req_type, payload)
                 tally.requests += 1
                 tally.bad_inputs += 1
             fault(conn, rng, tally)
@@ -280,15 +280,15 @@ def fault(conn: Conn, rng: random.Random, tally: Tally) -> None:
     """End a hostile connection badly."""
     roll = rng.random()
     if roll < 0.25:
-        conn.request(1, wire.ROUTE4_LIST, wire.LIST_REQ.pack(0, ALL, 0))
+        conn.send(1, wire.ROUTE4_LIST, wire.LIST_REQ.pack(0, ALL, 0))
         for _ in range(rng.randrange(100)):   # then vanish mid-stream
             f = conn.frame()
             if f.for_id == 1 and not f.payload:
                 break   # EBUSY: a stream it pipelined before is still running
     elif roll < 0.45:
-        conn.send(frame(2, wire.STATS)[:rng.randrange(1, 12)])   # truncated header
+        conn.send_raw(request(2, wire.STATS)[:rng.randrange(1, 12)])   # truncated header
     elif roll < 0.6:
-        conn.send(wire.HEADER.pack(3, wire.ROUTE4_ADD, 0xFFFFFFFF) + bytes(1000))  # oversized
+        conn.send_raw(wire.HEADER.pack(3, wire.ROUTE4_ADD, 0xFFFFFFFF) + bytes(1000))  # oversized
         for _ in range(100_000):   # past the replies (and a stream) it pipelined before
             reply = conn.frame()
             if reply.for_id == 3:
@@ -296,7 +296,7 @@ def fault(conn: Conn, rng: random.Random, tally: Tally) -> None:
                     tally.violation(f"oversized header answered {reply}")
                 break
     elif roll < 0.8:
-        conn.send(frame(4, wire.STATS) * 5000)   # replies never read
+        conn.send_raw(request(4, wire.STATS) * 5000)   # replies never read
     else:
-        conn.send(random.Random(rng.random()).randbytes(rng.randrange(1, 500)))
+        conn.send_raw(random.Random(rng.random()).randbytes(rng.randrange(1, 500)))
     tally.bad_inputs += 1
