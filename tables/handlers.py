@@ -38,6 +38,8 @@ from tables.fdb import FdbTable
 from tables.keyed import KeyCursor
 from tables.nexthop import NexthopTable
 from tables.route import RouteTable
+from tables.changelog import DEFAULT_MAX_EVENTS, Changelog
+from tables.watch import Listable, Watches
 
 _FLAGS = wire.BULK_FLAGS.size
 _NH_ID_SIZE = 4
@@ -53,12 +55,23 @@ class Tables:
     fdb: FdbTable
     conntrack: ConntrackTable
 
+    changelog: Changelog
+
     @classmethod
-    def create(cls, clock_ns: Callable[[], int] = time.monotonic_ns) -> Tables:
-        """Empty tables; ``clock_ns`` stamps fdb last_seen_ns and conntrack last_update_ns."""
-        nexthops = NexthopTable()
-        return cls(nexthops, RouteTable(nexthops, 32), RouteTable(nexthops, 128),
-                   FdbTable(clock_ns), ConntrackTable(clock_ns))
+    def create(cls, clock_ns: Callable[[], int] = time.monotonic_ns,
+               changelog_events: int = DEFAULT_MAX_EVENTS) -> Tables:
+        """Empty tables; ``clock_ns`` stamps fdb last_seen_ns and conntrack
+        last_update_ns; the changelog retains ``changelog_events`` changes."""
+        log = Changelog(changelog_events)
+        nexthops = NexthopTable(log)
+        return cls(nexthops, RouteTable(nexthops, 32, log), RouteTable(nexthops, 128, log),
+                   FdbTable(log, clock_ns), ConntrackTable(log, clock_ns), log)
+
+    def watchable(self) -> dict[int, Listable]:
+        """The tables by WATCH table id."""
+        return {wire.TABLE_NEXTHOP: self.nexthops, wire.TABLE_ROUTE4: self.routes4,
+                wire.TABLE_ROUTE6: self.routes6, wire.TABLE_FDB: self.fdb,
+                wire.TABLE_CONNTRACK: self.conntrack}
 
 
 class ListedTable(Protocol):
@@ -84,24 +97,27 @@ def register_tables(registry: Registry, tables: Tables) -> None:
         (wire.MODULE_CONNTRACK, "conntrack", tables.conntrack, tables.conntrack.record_size),
     ]
     for module, stats_name, table, del_size in modules:
-        _register_module(registry, module, table, del_size)
+        _register_module(registry, module, table, del_size, tables.changelog)
         registry.add_stats(stats_name, table.__len__)
     registry.register(wire.NH_GET, _nexthop_get(tables.nexthops), min_size=wire.NH_GET_REQ.size)
     for route_get, routes in ((wire.ROUTE4_GET, tables.routes4),
                               (wire.ROUTE6_GET, tables.routes6)):
         registry.register(route_get, _route_get(routes), min_size=routes.get_request.size)
-    registry.register(wire.FDB_FLUSH, _flush(tables.fdb.flush), min_size=wire.FLUSH_REQ.size)
-    registry.register(wire.CT_FLUSH, _flush(tables.conntrack.flush),
+    log = tables.changelog
+    registry.register(wire.FDB_FLUSH, _flush(tables.fdb.flush, log),
                       min_size=wire.FLUSH_REQ.size)
+    registry.register(wire.CT_FLUSH, _flush(tables.conntrack.flush, log),
+                      min_size=wire.FLUSH_REQ.size)
+    Watches(log, tables.watchable()).register(registry)
 
 
 def _register_module(registry: Registry, module: int, table: ListedTable,
-                     del_size: int) -> None:
+                     del_size: int, log: Changelog) -> None:
     size = table.record_size
     registry.register(wire.msg_type(module, wire.OP_ADD),
-                      _bulk(table.add, size, wire.ADD_REPLACE), min_size=_FLAGS + size)
+                      _bulk(table.add, size, wire.ADD_REPLACE, log), min_size=_FLAGS + size)
     registry.register(wire.msg_type(module, wire.OP_DEL),
-                      _bulk(table.delete, del_size, wire.DEL_MISSING_OK),
+                      _bulk(table.delete, del_size, wire.DEL_MISSING_OK, log),
                       min_size=_FLAGS + del_size)
     init, _next_batch, next_blob = _list(table)
     registry.register_stream(wire.msg_type(module, wire.OP_LIST), init,
@@ -118,15 +134,16 @@ def _as_api_errors() -> Iterator[None]:
 
 
 def _bulk(apply: Callable[[bytes, bool], None], record_size: int,
-          flag: int) -> OneShotHandler:
-    """ADD or DEL: ``<I`` flags (only ``flag`` known) then k >= 1 records."""
+          flag: int, log: Changelog) -> OneShotHandler:
+    """ADD or DEL: ``<I`` flags (only ``flag`` known) then k >= 1 records; what it
+    changes is one revision of ``log``, made by the asking connection."""
     def handle(payload: bytes, ctx: Context) -> bytes:
         if (len(payload) - _FLAGS) % record_size:
             raise ApiError(wire.EINVAL, f"not a whole number of {record_size}-byte records")
         (flags,) = wire.BULK_FLAGS.unpack_from(payload)
         if flags & ~flag:
             raise ApiError(wire.EINVAL, f"unknown flag bits {flags & ~flag:#x}")
-        with _as_api_errors():
+        with _as_api_errors(), log.request(ctx.client_id):
             apply(payload[_FLAGS:], bool(flags & flag))
         return b""
 
@@ -199,11 +216,12 @@ def _route_get(routes: RouteTable) -> OneShotHandler:
     return handle
 
 
-def _flush(flush: Callable[[int], int]) -> OneShotHandler:
+def _flush(flush: Callable[[int], int], log: Changelog) -> OneShotHandler:
     def handle(payload: bytes, ctx: Context) -> bytes:
         _exact_length(payload, wire.FLUSH_REQ.size)
         (scope,) = wire.FLUSH_REQ.unpack(payload)
-        flush(scope)
+        with log.request(ctx.client_id):
+            flush(scope)
         return b""
 
     return handle
