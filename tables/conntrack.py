@@ -16,7 +16,7 @@ Invariants:
   ADD does, AFTER does not.
 
 Complexity: O(1) lookups; bulk ADD/DEL of k entries O(k log n); FLUSH of one
-interface O(n/LOAD + removed); LIST as ``KeyedTable``.
+interface O(log n + removed); LIST as ``KeyedTable``.
 """
 
 from __future__ import annotations
@@ -26,8 +26,10 @@ from collections.abc import Callable, Iterator
 from struct import Struct, iter_unpack
 
 from api import wire
-from tables import TableError, stage_adds, stage_deletes
+from tables.changelog import Changelog
+from tables.errors import TableError
 from tables.keyed import KeyCursor, KeyedTable
+from tables.staging import stage_adds, stage_deletes
 
 _SORT_KEY = Struct(">HBB16s16sHH")
 """iface_id, af, proto, src, dst, sport, dport: 40 bytes, memcmp order = key order."""
@@ -47,30 +49,36 @@ class ConntrackTable:
 
     record_size = wire.CONNTRACK.size
 
-    def __init__(self, clock_ns: Callable[[], int] = time.monotonic_ns) -> None:
-        self.table = KeyedTable(_SORT_KEY.size, wire.CONNTRACK.size)
+    def __init__(self, clock_ns: Callable[[], int] = time.monotonic_ns, *,
+                 changelog: Changelog | None = None) -> None:
+        self._log = changelog if changelog is not None else Changelog()
+        """Where every change is recorded (``tables.changelog``)."""
+        self.order = KeyedTable(_SORT_KEY.size, wire.CONNTRACK.size)
         self._clock_ns = clock_ns
         self._last_id = 0
 
     def __len__(self) -> int:
-        return len(self.table)
+        return len(self.order)
 
     def get(self, iface_id: int, af: int, proto: int, src: bytes, dst: bytes,
             sport: int, dport: int) -> bytes | None:
         """The conntrack record of this key, or None."""
-        return self.table.record(conntrack_key(iface_id, af, proto, src, dst, sport, dport))
+        return self.order.record(conntrack_key(iface_id, af, proto, src, dst, sport, dport))
 
     def add(self, records: bytes, replace: bool) -> None:
         """Bulk ADD of conntrack records (id, last_update_ns are ours): all or nothing."""
-        staged = stage_adds(self._parse_adds(records), replace, self.table)
+        sequence: list[int] = []
+        staged = stage_adds(self._parse_adds(records), replace, self.order, sequence)
         now_ns = self._clock_ns()
-        pack, stored = wire.CONNTRACK.pack, self.table.record
+        pack, stored = wire.CONNTRACK.pack, self.order.record
         encoded: dict[int, bytes] = {}
         for key, fields in staged.items():
             old = stored(key)
             entry_id = int.from_bytes(old[:4], "little") if old else self._next_id()
             encoded[key] = pack(entry_id, *fields, now_ns)
-        self.table.put_many(encoded)
+        self.order.put_many(encoded)
+        self._log.record(wire.TABLE_CONNTRACK, wire.EV_PUT, self.record_size,
+                         b"".join(map(encoded.__getitem__, sequence)))
 
     def _next_id(self) -> int:
         self._last_id = self._last_id % (_ID_LIMIT - 1) + 1
@@ -88,8 +96,9 @@ class ConntrackTable:
 
     def delete(self, records: bytes, missing_ok: bool) -> None:
         """Bulk DEL by the key fields of conntrack records: all or nothing (TableError)."""
-        keys = stage_deletes(self._parse_keys(records), missing_ok, self.table)
-        self.table.delete_many(keys)
+        keys = stage_deletes(self._parse_keys(records), missing_ok, self.order)
+        removed = self.order.delete_many(keys)
+        self._log.record(wire.TABLE_CONNTRACK, wire.EV_DEL, self.record_size, b"".join(removed))
 
     @staticmethod
     def _parse_keys(records: bytes) -> Iterator[int]:
@@ -102,20 +111,16 @@ class ConntrackTable:
 
     def flush(self, scope: int) -> int:
         """Remove the entries of interface ``scope`` (0xffff: all); return how many."""
-        return self.table.delete_range(scope)
+        removed = self.order.delete_range(scope)
+        self._log.record(wire.TABLE_CONNTRACK, wire.EV_DEL, self.record_size, removed)
+        return len(removed) // self.record_size
 
     def cursor(self, scope: int, after: bytes | None, max_count: int) -> KeyCursor:
         """LIST state; only the key fields of ``after`` are read, unvalidated."""
         after_key = None
         if after is not None:
             after_key = conntrack_key(*wire.CONNTRACK.unpack(after)[1:8])
-        return self.table.cursor(scope, after_key, max_count)
-
-    def step(self, cursor: KeyCursor, limit: int) -> list[bytes]:
-        return self.table.step(cursor, limit)
-
-    def step_blob(self, cursor: KeyCursor, limit: int) -> bytes:
-        return self.table.step_blob(cursor, limit)
+        return self.order.cursor(scope, after_key, max_count)
 
 
 def _check_key(iface_id: int, af: int) -> str:

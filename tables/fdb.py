@@ -13,7 +13,7 @@ Invariants:
   ADD does, AFTER does not.
 
 Complexity: O(1) lookups; bulk ADD/DEL of k entries O(k log n); FLUSH of one
-bridge O(n/LOAD + removed); LIST as ``KeyedTable``.
+bridge O(log n + removed); LIST as ``KeyedTable``.
 """
 
 from __future__ import annotations
@@ -23,8 +23,10 @@ from collections.abc import Callable, Iterator
 from struct import iter_unpack
 
 from api import wire
-from tables import TableError, stage_adds, stage_deletes
+from tables.changelog import Changelog
+from tables.errors import TableError
 from tables.keyed import KeyCursor, KeyedTable
+from tables.staging import stage_adds, stage_deletes
 
 _KEY_SIZE = 10
 _VLAN_MAX = 4095
@@ -40,21 +42,28 @@ class FdbTable:
 
     record_size = wire.FDB.size
 
-    def __init__(self, clock_ns: Callable[[], int] = time.monotonic_ns) -> None:
-        self.table = KeyedTable(_KEY_SIZE, wire.FDB.size)
+    def __init__(self, clock_ns: Callable[[], int] = time.monotonic_ns, *,
+                 changelog: Changelog | None = None) -> None:
+        self._log = changelog if changelog is not None else Changelog()
+        """Where every change is recorded (``tables.changelog``)."""
+        self.order = KeyedTable(_KEY_SIZE, wire.FDB.size)
         self._clock_ns = clock_ns
 
     def __len__(self) -> int:
-        return len(self.table)
+        return len(self.order)
 
     def get(self, bridge_id: int, vlan_id: int, mac: bytes) -> bytes | None:
         """The FDB record of this key, or None."""
-        return self.table.record(fdb_key(bridge_id, vlan_id, mac))
+        return self.order.record(fdb_key(bridge_id, vlan_id, mac))
 
     def add(self, records: bytes, replace: bool) -> None:
         """Bulk ADD of FDB records (last_seen_ns is ours): all or nothing (TableError)."""
-        staged = stage_adds(self._parse_adds(records, self._clock_ns()), replace, self.table)
-        self.table.put_many(staged)
+        sequence: list[int] = []
+        staged = stage_adds(self._parse_adds(records, self._clock_ns()), replace, self.order,
+                            sequence)
+        self.order.put_many(staged)
+        self._log.record(wire.TABLE_FDB, wire.EV_PUT, self.record_size,
+                         b"".join(map(staged.__getitem__, sequence)))
 
     @staticmethod
     def _parse_adds(records: bytes, now_ns: int) -> Iterator[tuple[int, bytes]]:
@@ -71,8 +80,9 @@ class FdbTable:
 
     def delete(self, records: bytes, missing_ok: bool) -> None:
         """Bulk DEL by the key fields of FDB records: all or nothing (TableError)."""
-        keys = stage_deletes(self._parse_keys(records), missing_ok, self.table)
-        self.table.delete_many(keys)
+        keys = stage_deletes(self._parse_keys(records), missing_ok, self.order)
+        removed = self.order.delete_many(keys)
+        self._log.record(wire.TABLE_FDB, wire.EV_DEL, self.record_size, b"".join(removed))
 
     @staticmethod
     def _parse_keys(records: bytes) -> Iterator[int]:
@@ -85,7 +95,9 @@ class FdbTable:
 
     def flush(self, scope: int) -> int:
         """Remove the entries of bridge ``scope`` (0xffff: all); return how many."""
-        return self.table.delete_range(scope)
+        removed = self.order.delete_range(scope)
+        self._log.record(wire.TABLE_FDB, wire.EV_DEL, self.record_size, removed)
+        return len(removed) // self.record_size
 
     def cursor(self, scope: int, after: bytes | None, max_count: int) -> KeyCursor:
         """LIST state; only the key fields of ``after`` are read, unvalidated."""
@@ -93,13 +105,7 @@ class FdbTable:
         if after is not None:
             bridge_id, vlan_id, mac = wire.FDB.unpack(after)[:3]
             after_key = fdb_key(bridge_id, vlan_id, mac)
-        return self.table.cursor(scope, after_key, max_count)
-
-    def step(self, cursor: KeyCursor, limit: int) -> list[bytes]:
-        return self.table.step(cursor, limit)
-
-    def step_blob(self, cursor: KeyCursor, limit: int) -> bytes:
-        return self.table.step_blob(cursor, limit)
+        return self.order.cursor(scope, after_key, max_count)
 
 
 def _check_key(bridge_id: int, vlan_id: int) -> str:

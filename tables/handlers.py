@@ -15,8 +15,9 @@ leave the records to the tables:
 
 A LIST's ``init`` validates and builds a ``KeyCursor`` and has no side effect
 (the server may drop it and answer EBUSY); ``next_blob`` (what the server
-uses: the records end to end) or ``next_batch`` (a list) steps it and ends the
-stream with EXFULL when max_count records were sent and more exist.
+uses: the records end to end) or ``next_batch`` (a list) steps it through the
+table's key order (``table.order``) and ends the stream with EXFULL when
+max_count records were sent and more exist.
 
 This is the only module of ``tables`` that imports ``api.registry``.
 """
@@ -32,10 +33,10 @@ from typing import Protocol
 from api import wire
 from api.batch import record_blobs
 from api.registry import ApiError, Context, OneShotHandler, Registry, list_min_size
-from tables import TableError
 from tables.conntrack import ConntrackTable
+from tables.errors import TableError
 from tables.fdb import FdbTable
-from tables.keyed import KeyCursor
+from tables.keyed import KeyCursor, KeyOrder
 from tables.nexthop import NexthopTable
 from tables.route import RouteTable
 from tables.changelog import DEFAULT_MAX_EVENTS, Changelog
@@ -63,9 +64,10 @@ class Tables:
         """Empty tables; ``clock_ns`` stamps fdb last_seen_ns and conntrack
         last_update_ns; the changelog retains ``changelog_events`` changes."""
         log = Changelog(changelog_events)
-        nexthops = NexthopTable(log)
-        return cls(nexthops, RouteTable(nexthops, 32, log), RouteTable(nexthops, 128, log),
-                   FdbTable(log, clock_ns), ConntrackTable(log, clock_ns), log)
+        nexthops = NexthopTable(changelog=log)
+        return cls(nexthops, RouteTable(nexthops, 32, changelog=log),
+                   RouteTable(nexthops, 128, changelog=log), FdbTable(clock_ns, changelog=log),
+                   ConntrackTable(clock_ns, changelog=log), log)
 
     def watchable(self) -> dict[int, Listable]:
         """The tables by WATCH table id."""
@@ -79,12 +81,12 @@ class ListedTable(Protocol):
 
     @property
     def record_size(self) -> int: ...
+    @property
+    def order(self) -> KeyOrder: ...
     def __len__(self) -> int: ...
     def add(self, records: bytes, replace: bool) -> None: ...
     def delete(self, records: bytes, missing_ok: bool) -> None: ...
     def cursor(self, scope: int, after: bytes | None, max_count: int) -> KeyCursor: ...
-    def step(self, cursor: KeyCursor, limit: int) -> list[bytes]: ...
-    def step_blob(self, cursor: KeyCursor, limit: int) -> bytes: ...
 
 
 def register_tables(registry: Registry, tables: Tables) -> None:
@@ -119,7 +121,7 @@ def _register_module(registry: Registry, module: int, table: ListedTable,
     registry.register(wire.msg_type(module, wire.OP_DEL),
                       _bulk(table.delete, del_size, wire.DEL_MISSING_OK, log),
                       min_size=_FLAGS + del_size)
-    init, _next_batch, next_blob = _list(table)
+    init, next_blob = _list(table)
     registry.register_stream(wire.msg_type(module, wire.OP_LIST), init,
                              record_blobs(next_blob, size), min_size=list_min_size(size),
                              record_size=size)
@@ -151,15 +153,13 @@ def _bulk(apply: Callable[[bytes, bool], None], record_size: int,
 
 
 def _list(table: ListedTable) -> tuple[Callable[[bytes, Context], KeyCursor],
-                                       Callable[[KeyCursor, Context, int], list[bytes]],
                                        Callable[[KeyCursor, Context, int], bytes]]:
     """LIST: ``<IHH`` max_count, scope, flags (AFTER), then the AFTER record if flagged.
 
-    Two ways to step the same cursor: ``next_batch`` (a list of records) and
-    ``next_blob`` (the same records end to end, framed by the server without
-    an object per record).
+    ``init`` builds the cursor; ``next_blob`` steps it in the table's key order:
+    the records end to end, framed by the server without an object per record.
     """
-    size = table.record_size
+    size, order = table.record_size, table.order
 
     def init(payload: bytes, ctx: Context) -> KeyCursor:
         max_count, scope, flags = wire.LIST_REQ.unpack_from(payload)
@@ -170,19 +170,13 @@ def _list(table: ListedTable) -> tuple[Callable[[bytes, Context], KeyCursor],
             raise ApiError(wire.EINVAL, f"unknown flag bits {flags & ~wire.LIST_AFTER:#x}")
         return table.cursor(scope, payload[wire.LIST_REQ.size:] if after else None, max_count)
 
-    def next_batch(cursor: KeyCursor, ctx: Context, limit: int) -> list[bytes]:
-        records = table.step(cursor, limit)
-        if not records and cursor.truncated:
-            raise ApiError(wire.EXFULL)
-        return records
-
     def next_blob(cursor: KeyCursor, ctx: Context, limit: int) -> bytes:
-        blob = table.step_blob(cursor, limit)
+        blob = order.step_blob(cursor, limit)
         if not blob and cursor.truncated:
             raise ApiError(wire.EXFULL)
         return blob
 
-    return init, next_batch, next_blob
+    return init, next_blob
 
 
 def _exact_length(payload: bytes, size: int) -> None:

@@ -13,6 +13,9 @@ LPM probes the dicts of the VRF's prefix lengths, longest first, and stops at
 the first hit (at most 33 / 129 probes; the short-prefix dicts are small and
 stay in cache).
 
+The prefix masks of each family (``HOST_MASKS``, ``SHIFTS``) are built once,
+at import, and shared with ``tables.route``'s checks.
+
 Invariants:
 - ``_by_plen[vrf << 8 | plen]`` exists iff it is non-empty; ``_probes[vrf]``
   holds (shift, dict ``get``) of those of ``vrf``, longest prefix first,
@@ -30,6 +33,14 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from itertools import islice
 from struct import Struct
+
+FAMILY_BITS = (32, 128)
+HOST_MASKS: dict[int, tuple[int, ...]] = {
+    bits: tuple(((1 << bits) - 1) >> plen for plen in range(bits + 1)) for bits in FAMILY_BITS}
+"""``HOST_MASKS[bits][plen]``: the host bits of a prefix of length plen (built once
+per family, shared by the route tables' checks and the index)."""
+SHIFTS: dict[int, tuple[int, ...]] = {bits: tuple(range(bits, -1, -1)) for bits in FAMILY_BITS}
+"""``SHIFTS[bits][plen] == bits - plen``: the shift of an address to its network number."""
 
 TAILS_MAX = 1 << 16
 """Interned tails kept at most (distinct (origin, nh_id) pairs seen)."""
@@ -53,8 +64,8 @@ class PrefixIndex:
         self._pack = record.pack
         self._addr_size = bits // 8
         self._vrf_shift = bits + 8
-        self._host_masks = [((1 << bits) - 1) >> plen for plen in range(bits + 1)]
-        self._shifts = [bits - plen for plen in range(bits + 1)]
+        self._host_masks = HOST_MASKS[bits]
+        self._shifts = SHIFTS[bits]
         self._by_plen: dict[int, dict[int, Tail]] = {}
         self._probes: dict[int, tuple[Probe, ...]] = {}
         self._tails: dict[Tail, Tail] = {}

@@ -25,8 +25,10 @@ from collections.abc import Iterator, Mapping
 from struct import iter_unpack
 
 from api import wire
-from tables import TableError, stage_adds, stage_deletes
+from tables.changelog import Changelog
+from tables.errors import TableError
 from tables.keyed import KeyCursor, KeyedTable
+from tables.staging import stage_adds, stage_deletes
 
 _ZERO_TAIL = bytes(12)
 _ZERO_ADDR = bytes(16)
@@ -58,28 +60,34 @@ class NexthopTable:
 
     record_size = wire.NEXTHOP.size
 
-    def __init__(self) -> None:
-        self.table = KeyedTable(_KEY_SIZE, wire.NEXTHOP.size, scope_of=_scope_of)
-        """Keyed by nh_id as is: ``nh_id in table`` is exact."""
+    def __init__(self, *, changelog: Changelog | None = None) -> None:
+        self._log = changelog if changelog is not None else Changelog()
+        """Where every change is recorded (``tables.changelog``)."""
+        self.order = KeyedTable(_KEY_SIZE, wire.NEXTHOP.size, scope_of=_scope_of)
+        """Keyed by nh_id as is: ``nh_id in order`` is exact.  Never rebound (the
+        LIST handler holds it)."""
         self.refs: dict[int, int] = {}
 
     def __len__(self) -> int:
-        return len(self.table)
+        return len(self.order)
 
     def __contains__(self, nh_id: int) -> bool:
-        return nh_id in self.table.keys
+        return nh_id in self.order.keys
 
     def get(self, nh_id: int) -> bytes | None:
         """The nexthop record of ``nh_id``, or None."""
-        return self.table.record(nh_id)
+        return self.order.record(nh_id)
 
     def refcount(self, nh_id: int) -> int:
         return self.refs.get(nh_id, 0)
 
     def add(self, records: bytes, replace: bool) -> None:
         """Bulk ADD of whole nexthop records: all or nothing (TableError)."""
-        staged = stage_adds(self._parse(records), replace, self.table)
-        self.table.put_many(staged)
+        sequence: list[int] = []
+        staged = stage_adds(self._parse(records), replace, self.order, sequence)
+        self.order.put_many(staged)
+        self._log.record(wire.TABLE_NEXTHOP, wire.EV_PUT, self.record_size,
+                         b"".join(map(staged.__getitem__, sequence)))
 
     def _parse(self, records: bytes) -> Iterator[tuple[int, bytes]]:
         pack = wire.NEXTHOP.pack
@@ -94,9 +102,10 @@ class NexthopTable:
 
     def delete(self, ids: bytes, missing_ok: bool) -> None:
         """Bulk DEL of ``<I`` nh_ids: all or nothing (EINVAL, ENOENT, EBUSY)."""
-        keys = stage_deletes(self._ids(ids), missing_ok, self.table,
+        keys = stage_deletes(self._ids(ids), missing_ok, self.order,
                              busy=self.refs.__contains__)
-        self.table.delete_many(keys)
+        removed = self.order.delete_many(keys)
+        self._log.record(wire.TABLE_NEXTHOP, wire.EV_DEL, self.record_size, b"".join(removed))
 
     @staticmethod
     def _ids(ids: bytes) -> Iterator[int]:
@@ -124,10 +133,4 @@ class NexthopTable:
     def cursor(self, scope: int, after: bytes | None, max_count: int) -> KeyCursor:
         """LIST state; ``after`` is a whole record, only its nh_id is read."""
         after_key = None if after is None else int.from_bytes(after[:4], "little")
-        return self.table.cursor(scope, after_key, max_count)
-
-    def step(self, cursor: KeyCursor, limit: int) -> list[bytes]:
-        return self.table.step(cursor, limit)
-
-    def step_blob(self, cursor: KeyCursor, limit: int) -> bytes:
-        return self.table.step_blob(cursor, limit)
+        return self.order.cursor(scope, after_key, max_count)

@@ -36,10 +36,13 @@ from operator import and_, itemgetter, rshift
 from struct import Struct, iter_unpack
 
 from api import wire
-from tables import TableError, gather, split, stage_adds, stage_deletes
+from tables.blob import gather, split
+from tables.changelog import Changelog
+from tables.errors import TableError
 from tables.keyed import KeyCursor, KeyOrder
-from tables.lpm import PrefixIndex
+from tables.lpm import FAMILY_BITS, HOST_MASKS, SHIFTS, PrefixIndex
 from tables.nexthop import NexthopTable
+from tables.staging import stage_adds, stage_deletes
 
 _from_bytes = int.from_bytes
 _first = itemgetter(0)
@@ -49,9 +52,13 @@ _big_endian = partial(int.from_bytes, byteorder="big")
 class RouteTable:
     """Routes of one family (``bits`` 32 or 128) referring to ``nexthops``."""
 
-    def __init__(self, nexthops: NexthopTable, bits: int) -> None:
-        if bits not in (32, 128):
+    def __init__(self, nexthops: NexthopTable, bits: int, *,
+                 changelog: Changelog | None = None) -> None:
+        if bits not in FAMILY_BITS:
             raise ValueError(f"address bits {bits}: not 32 or 128")
+        self._log = changelog if changelog is not None else Changelog()
+        """Where every change is recorded (``tables.changelog``)."""
+        self.table_id = wire.TABLE_ROUTE4 if bits == 32 else wire.TABLE_ROUTE6
         self.bits = bits
         self.record = wire.ROUTE4 if bits == 32 else wire.ROUTE6
         self.record_size = self.record.size
@@ -66,8 +73,8 @@ class RouteTable:
         self._row_offsets = (1, 0, *range(4, 4 + bits // 8), 2, *range(self.record_size))
         """A row for ``KeyOrder.insert_rows``: vrf_id big-endian, prefix, prefixlen, then
         the record."""
-        self._host_masks = [((1 << bits) - 1) >> plen for plen in range(bits + 1)]
-        self._shifts = [bits - plen for plen in range(bits + 1)]
+        self._host_masks = HOST_MASKS[bits]
+        self._shifts = SHIFTS[bits]
 
     def __len__(self) -> int:
         return len(self.order)
@@ -122,6 +129,7 @@ class RouteTable:
         self.order.insert_rows(split(gather(records, size, self._row_offsets),
                                      self.order.key_size + size))
         self._nexthops.retain(nh_counts)
+        self._log.record(self.table_id, wire.EV_PUT, size, records)   # stored as received
         return True
 
     def _prefixes(self, records: bytes) -> list[int]:
@@ -130,7 +138,9 @@ class RouteTable:
         return list(map(_big_endian, map(_first, iter_unpack("4x16s4x", records))))
 
     def _add_exact(self, records: bytes, replace: bool) -> None:
-        staged = stage_adds(self._parse_adds(records), replace, self)
+        sequence: list[int] = []
+        staged = stage_adds(self._parse_adds(records), replace, self, sequence)
+        puts = b"".join(map(staged.__getitem__, sequence))
         present = self.index.put_many(staged)
         replaced = [(key, staged.pop(key)) for key in present]
         old = self.order.replace(replaced)
@@ -139,6 +149,7 @@ class RouteTable:
         self._nexthops.retain(_nh_counts(new_records, self.record_size))
         if old:
             self._nexthops.release(_nh_counts(b"".join(old), self.record_size))
+        self._log.record(self.table_id, wire.EV_PUT, self.record_size, puts)
 
     def _parse_adds(self, records: bytes) -> Iterator[tuple[int, bytes]]:
         bits, host, shift = self.bits, self._host_masks, self._vrf_shift
@@ -166,8 +177,9 @@ class RouteTable:
         """Bulk DEL by the key fields of route records: all or nothing (TableError)."""
         keys = stage_deletes(self._parse_keys(records), missing_ok, self)
         self.index.remove_many(keys)
-        removed = self.order.remove(keys)
-        self._nexthops.release(_nh_counts(b"".join(removed), self.record_size))
+        removed = b"".join(self.order.remove(keys))
+        self._nexthops.release(_nh_counts(removed, self.record_size))
+        self._log.record(self.table_id, wire.EV_DEL, self.record_size, removed)
 
     def _parse_keys(self, records: bytes) -> Iterator[int]:
         bits, host, shift = self.bits, self._host_masks, self._vrf_shift
@@ -184,12 +196,6 @@ class RouteTable:
             vrf_id, plen, _origin, prefix, _nh_id = self.record.unpack(after)
             after_key = self.key(vrf_id, prefix, plen)
         return self.order.cursor(scope, after_key, max_count)
-
-    def step(self, cursor: KeyCursor, limit: int) -> list[bytes]:
-        return self.order.step(cursor, limit)
-
-    def step_blob(self, cursor: KeyCursor, limit: int) -> bytes:
-        return self.order.step_blob(cursor, limit)
 
 
 def _nh_counts(blob: bytes, size: int) -> Counter[int]:

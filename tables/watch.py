@@ -37,7 +37,7 @@ from api import wire
 from api.batch import WAIT, Batch
 from api.registry import ApiError, Context, Registry
 from tables.changelog import Changelog, Position, prefixed
-from tables.keyed import KeyCursor
+from tables.keyed import KeyCursor, KeyOrder
 
 FLAGS_KNOWN = wire.WATCH_SNAPSHOT | wire.WATCH_NO_SELF
 LONGEST_EVENT = wire.EVENT_SIZE + max(
@@ -45,12 +45,13 @@ LONGEST_EVENT = wire.EVENT_SIZE + max(
 
 
 class Listable(Protocol):
-    """What a snapshot needs of a table: a cursor over all of it, and its steps."""
+    """What a snapshot needs of a table: its key order, and a cursor over it."""
 
     @property
     def record_size(self) -> int: ...
+    @property
+    def order(self) -> KeyOrder: ...
     def cursor(self, scope: int, after: bytes | None, max_count: int) -> KeyCursor: ...
-    def step_blob(self, cursor: KeyCursor, limit: int) -> bytes: ...
 
 
 @dataclass(slots=True)
@@ -113,7 +114,7 @@ class Watches:
         while state.snapshot:
             table, cursor = state.snapshot[0]
             listed = self._tables[table]
-            records = listed.step_blob(cursor, limit)
+            records = listed.order.step_blob(cursor, limit)
             if cursor.finished:
                 del state.snapshot[0]
             if records:

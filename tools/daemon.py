@@ -76,7 +76,10 @@ def build_daemon(config: ServerConfig | None = None, *, tables: Tables | None = 
     if tables is not None:
         register_tables(registry, tables)
         # watchers hear of a revision before the next request is read (watch-v1 §6.4)
-        tables.changelog.on_commit = lambda: server.wake_streams(at_once=True)
+        def wake_watchers() -> None:
+            server.wake_streams(at_once=True)
+
+        tables.changelog.on_commit = wake_watchers
     return Daemon(reactor, registry, server, tables)
 
 

@@ -29,6 +29,7 @@ from api.config import ServerConfig
 from api.server import Server
 from reactor import Reactor
 from reactor.unix import SocketInUse, connect_unix, listen_unix
+from tables.changelog import DEFAULT_MAX_EVENTS
 from tables.handlers import Tables
 from tools.daemon import build_daemon, preload_fullview
 from tools.paths import default_socket_path
@@ -62,6 +63,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
                              "silent seconds; 0 disables (default %(default)s)")
     parser.add_argument("--log-level", default="info",
                         choices=["debug", "info", "warning", "error"])
+    parser.add_argument("--changelog-events", type=int, default=DEFAULT_MAX_EVENTS,
+                        metavar="N", help="changes the changelog retains for WATCH "
+                                          "(at least 1; default %(default)s)")
     parser.add_argument("--preload-fullview", type=int, default=0, metavar="N",
                         help="load a synthetic full view of N IPv4 routes at start")
     return parser.parse_args(argv)
@@ -72,6 +76,8 @@ def build_config(args: argparse.Namespace) -> ServerConfig:
                           output_cap=args.output_cap, max_clients=args.max_clients,
                           stall_timeout=args.stall_timeout, idle_timeout=args.idle_timeout)
     config.validate()
+    if args.changelog_events < 1:
+        raise ValueError("--changelog-events must be at least 1")
     return config
 
 
@@ -86,7 +92,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (ValueError, OSError) as err:
         log.error("cannot start: %s", err)
         return 1
-    tables = Tables.create()
+    tables = Tables.create(changelog_events=args.changelog_events)
     daemon = build_daemon(config, tables=tables)
     reactor, server = daemon.reactor, daemon.server
     # Handlers before the socket exists: once a client can connect, a signal

@@ -7,7 +7,9 @@ LIST by a random batch size.  Every request's status is predicted from the
 §6 guarantees: keys strictly ascending (after the AFTER key), in scope, each
 record equal to the model's current one; at its end every key present and in
 scope since the stream started was emitted, and EXFULL exactly when max_count
-records were sent and a matching key is left.
+records were sent and a matching key is left.  After every step the table
+matches the model and passes its own invariant check (``_check``), with pages
+small enough (LOAD 4 or 8) that a few records cut, re-key and join them.
 """
 
 from __future__ import annotations
@@ -19,11 +21,12 @@ from typing import Any, cast
 
 from hypothesis import settings
 from hypothesis import strategies as st
-from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
+from hypothesis.stateful import (RuleBasedStateMachine, initialize, invariant, precondition,
+                                 rule)
 
 from api import wire
 from api.registry import ApiError, Stream
-from tables import keyed, sorted_items
+from tables import keyed, record_pages
 from tests.tables.specs import SPECS, Key, Spec
 from tests.tables.support import (Daemon, FakeContext, as_records, bulk, ends, list_req, nexthop,
                                   route4)
@@ -49,7 +52,7 @@ class TableMachine(RuleBasedStateMachine):
 
     def __init__(self) -> None:
         super().__init__()
-        self.saved_load, sorted_items.LOAD = sorted_items.LOAD, 4
+        self.saved_load, record_pages.LOAD = record_pages.LOAD, 4
         self.daemon = Daemon.create()
         self.model: dict[Key, bytes] = {}
         self.busy: set[Key] = set()
@@ -62,7 +65,12 @@ class TableMachine(RuleBasedStateMachine):
             self.model = {(i,): nexthop(i) for i in (1, 2, 3)}
 
     def teardown(self) -> None:
-        sorted_items.LOAD = self.saved_load
+        record_pages.LOAD = self.saved_load
+
+    @initialize(load=st.sampled_from([4, 8]))
+    def page_size(self, load: int) -> None:
+        """LOAD 4: pages of 1..8 records (never short); 8: 2..16, a page of 1 is joined."""
+        record_pages.LOAD = load
 
     # -- oracles -------------------------------------------------------------
 
@@ -204,6 +212,7 @@ class TableMachine(RuleBasedStateMachine):
     @invariant()
     def table_matches_model(self) -> None:
         table = self.table()
+        table._check()   # the key order's own invariants (pages, scope index, key set)
         stored = [record for _key, record in table.items()]
         assert stored == [self.model[k] for k in sorted(self.model)]
         assert len(table) == len(self.model)
@@ -231,9 +240,10 @@ class TableMachine(RuleBasedStateMachine):
 
     def table(self) -> keyed.KeyOrder:
         tables = self.daemon.tables
-        return {wire.MODULE_NEXTHOP: tables.nexthops.table, wire.MODULE_ROUTE4: tables.routes4.order,
-                wire.MODULE_ROUTE6: tables.routes6.order, wire.MODULE_FDB: tables.fdb.table,
-                wire.MODULE_CONNTRACK: tables.conntrack.table}[self.spec.module]
+        return {wire.MODULE_NEXTHOP: tables.nexthops.order,
+                wire.MODULE_ROUTE4: tables.routes4.order,
+                wire.MODULE_ROUTE6: tables.routes6.order, wire.MODULE_FDB: tables.fdb.order,
+                wire.MODULE_CONNTRACK: tables.conntrack.order}[self.spec.module]
 
 
 SETTINGS = settings(max_examples=int(os.environ.get("TABLES_STATEFUL_EXAMPLES", "35")),

@@ -9,7 +9,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from api import wire
-from tables import TableError, lpm
+from tables import lpm
+from tables.errors import TableError
 from tables.conntrack import ConntrackTable
 from tables.fdb import FdbTable
 from tables.handlers import Tables

@@ -12,7 +12,10 @@ full view, measured on the tables alone (no socket, no framing):
 - memory per route at 1M: RSS delta of a load in key order (as reactord's
   preload; Linux ``/proc``), with what each part of the table holds per
   route, and tracemalloc of a shuffled load (what the table allocates);
-- LPM: cost of one ROUTE4_GET lookup on the 1M table.
+- LPM: cost of one ROUTE4_GET lookup on the 1M table;
+- the alternative index the tables do not use (``tables``' docstring): a plain
+  ``SortedDict`` of key -> record holding the same routes, its walk per
+  record and its memory per route (tracemalloc).
 
 ``python -m tools.bench.tables [--sizes 100000,1000000,4000000] [--quick]``;
 each figure is the best of ``--repeat`` runs.  A full run takes ~1-2 minutes.
@@ -29,6 +32,8 @@ import sys
 import time
 import tracemalloc
 from collections.abc import Callable
+
+from sortedcontainers import SortedDict
 
 from api import wire
 from tables.keyed import KeyCursor
@@ -69,13 +74,13 @@ def walk(table: RouteTable, limit: int, blob: bool = True) -> float:
     else a list of record objects (``step``).
     """
     cursor: KeyCursor = table.cursor(wire.SCOPE_ALL, None, 0)
-    count, size = 0, table.record_size
+    count, size, order = 0, table.record_size, table.order
     start = time.perf_counter()
     if blob:
-        while batch := table.step_blob(cursor, limit):
+        while batch := order.step_blob(cursor, limit):
             count += len(batch) // size
     else:
-        while records := table.step(cursor, limit):
+        while records := order.step(cursor, limit):
             count += len(records)
     return (time.perf_counter() - start) / max(count, 1)
 
@@ -169,13 +174,18 @@ def footprint(table: RouteTable) -> dict[str, int]:
         size = sys.getsizeof(obj)
         return size if size > 512 else -(-size // 16) * 16
 
-    items, index = table.order._items, table.index   # private: a measurement
+    pages, index = table.order._pages._pages, table.index   # private: a measurement
     nets = [net for nets in index._by_plen.values() for net in nets]
-    return {"key columns": sum(map(held, items._keys)),
-            "record blobs": sum(map(held, items._blobs)),
+    return {"key columns": sum(held(page.keys) for page in pages.values()),
+            "record blobs": sum(held(page.blob) for page in pages.values()),
+            "pages and their SortedDict": sum(held(page) + held(first) + 100
+                                              for first, page in pages.items()),
             "prefix dicts": sum(map(held, index._by_plen.values())),
             "network ints": sum(held(net) for net in nets if not -5 <= net <= 256),
             "tails": sum(map(held, index._tails)) + held(index._tails)}
+
+
+_PAGE_PARTS = ("key columns", "record blobs", "pages and their SortedDict")
 
 
 def bench_lpm(table: RouteTable, lookups: int) -> None:
@@ -188,6 +198,38 @@ def bench_lpm(table: RouteTable, lookups: int) -> None:
     print(f"LPM ROUTE4_GET on {len(table):,} routes: {seconds / lookups * 1e9:.0f} ns/lookup "
           f"({len(table.prefix_lengths(0))} prefix lengths in use; "
           f"{found / lookups:.0%} of random addresses matched)")
+
+
+def bench_alternative(table: RouteTable, repeat: int) -> None:
+    """The same routes in a plain ``SortedDict`` of key -> record: its walk per
+    record (a cursor step: a bisect, then the records of the next keys) and its
+    memory per route (the SortedDict, its int keys and bytes records)."""
+    gc.collect()
+    tracemalloc.start()
+    plain = SortedDict(table.order.items())   # its own int keys and bytes records
+    gc.collect()
+    used = tracemalloc.get_traced_memory()[0]
+    tracemalloc.stop()
+
+    def walk_plain() -> float:
+        values, count, after = plain.values(), 0, -1
+        start = time.perf_counter()
+        while True:
+            first = plain.bisect_right(after)
+            batch = values[first:first + BATCH]   # the fastest step found: a positional slice
+            if not batch:
+                break
+            blob = b"".join(batch)
+            count += len(blob) // wire.ROUTE4.size
+            after = plain.peekitem(first + len(batch) - 1)[0]
+        return (time.perf_counter() - start) / max(count, 1)
+
+    per_record = best(repeat, walk_plain) * 1e9
+    pages = best(repeat, lambda: walk(table, BATCH)) * 1e9
+    print(f"alternative index, a plain SortedDict key -> record ({len(plain):,} routes): walk "
+          f"{per_record:.1f} ns/record (pages {pages:.1f}, x{per_record / pages:.0f}); "
+          f"{used / len(plain):.0f} B/route for the index alone (tracemalloc; pages: "
+          f"{sum(footprint(table)[part] for part in _PAGE_PARTS) / len(plain):.0f})")
 
 
 def main() -> None:
@@ -205,6 +247,7 @@ def main() -> None:
     bench_rss(main_size)
     table = bench_memory(main_size)
     bench_lpm(table, 200_000)
+    bench_alternative(table, args.repeat)
 
 
 if __name__ == "__main__":
