@@ -2,7 +2,9 @@
 
 The concept: a ``Server`` owns the listening socket's ``Listener`` and one
 ``Session`` per accepted connection; it holds the counters STATS reports and
-runs the shutdown sequence of wire-v1 section 5.  Everything protocol-shaped
+runs the shutdown sequence of wire-v1 section 5.  What happens to
+connections and requests is reported to ``observe`` (``api.observe``: the
+request log, the metrics), in the order that module states.  Everything protocol-shaped
 lives in the sessions, the codec and the registry; the server only wires them
 to the loop.
 
@@ -35,17 +37,19 @@ import logging
 import socket
 from typing import Any, Callable
 
-from api import wire
+from api import process, wire
 from api.config import ServerConfig
+from api.observe import Observers
 from api.registry import Registry
 from api.session import Session
 from api.stream import ActiveStream
+from api.version import __version__
 from reactor import BufferEvent, Listener, Reactor, Timer
 from reactor.unix import peer_credentials
 
 log = logging.getLogger("api")
 
-VERSION = "reactord 0.1.0"
+VERSION = f"reactord {__version__}"
 
 
 class Server:
@@ -58,6 +62,7 @@ class Server:
         self.version = VERSION
         self.sessions: dict[int, Session] = {}
         self.items_streamed = 0
+        self.observe = Observers()
         self._reactor = reactor
         self._clock = clock or reactor.clock
         self._started = self._clock()
@@ -108,7 +113,8 @@ class Server:
         self._next_client_id += 1
         session = Session(self, BufferEvent(self._reactor, sock), client_id, pid, uid)
         self.sessions[client_id] = session
-        log.info("client %d connected (pid %d, uid %d)", client_id, pid, uid)
+        log.debug("client %d connected (pid %d, uid %d)", client_id, pid, uid)
+        self.observe.session_opened(session)
         return session
 
     # -- SessionHost ----------------------------------------------------------------
@@ -130,24 +136,27 @@ class Server:
         return sum(session.wake_stream(at_once) for session in sleepers.values())
 
     def stream_ended(self, session: Session, stream: ActiveStream, status: int) -> None:
-        log.info("client %d: %s stream (id %d) ended %s: %d records in %.3f s",
-                 session.client_id, stream.entry.name, stream.request_id,
-                 wire.status_name(status), stream.records, self._clock() - stream.started)
+        log.debug("client %d: %s stream (id %d) ended %s: %d records in %.3f s",
+                  session.client_id, stream.entry.name, stream.request_id,
+                  wire.status_name(status), stream.records, self._clock() - stream.started)
+        self.observe.stream_ended(session, stream, status)
 
     def session_closed(self, session: Session, reason: str) -> None:
         self.sessions.pop(session.client_id, None)
         self._sleepers.pop(session.client_id, None)
-        log.info("client %d disconnected (pid %d, uid %d): %s",
-                 session.client_id, session.pid, session.uid, reason)
+        normal = reason in ("client closed", "shutdown")   # others are worth an INFO line
+        log.log(logging.DEBUG if normal else logging.INFO, "client %d disconnected (pid %d, "
+                "uid %d): %s", session.client_id, session.pid, session.uid, reason)
+        self.observe.session_closed(session, reason)
         if self._shutting_down and not self.sessions:
             self._finish_shutdown()
 
     # -- figures --------------------------------------------------------------------
 
-    def stats(self) -> dict[str, int | float]:
+    def stats(self) -> dict[str, int | float | str]:
         sessions = list(self.sessions.values())
         streams = [s.stream for s in sessions if s.stream is not None]
-        figures: dict[str, int | float] = {
+        figures: dict[str, int | float | str] = {
             "clients": len(sessions),
             "streams_active": len(streams),
             "streams_paused": sum(1 for st in streams if st.paused),
@@ -155,6 +164,8 @@ class Server:
             "output_buffered_bytes": sum(s.output_buffered for s in sessions),
             "items_streamed": self.items_streamed,
             "uptime_s": round(self._clock() - self._started, 3),
+            "version": __version__,
+            "rss_bytes": process.rss_bytes() or 0,
         }
         figures.update(self.registry.stats())
         return figures

@@ -48,7 +48,11 @@ Invariants:
 - requests are served only while ``len(output) <= output_cap``;
 - every response carries the id of the request it answers; a stream's id lives
   in its ``ActiveStream``;
-- every write goes through ``_write``, which counts it for the stall check;
+- every request taken from the decoder is reported once to
+  ``host.observe`` (``api.observe``) with its final status, a stream's when
+  it ends (through the host's ``stream_ended``);
+- every write goes through ``_write``, which counts it for the stall check
+  (and ``bytes_sent``);
 - after ``close()`` (idempotent) nothing is written and nothing is served; any
   handler may close the connection, so code that called one re-reads
   ``self._phase`` and ``self._stream`` instead of trusting a local.
@@ -65,6 +69,7 @@ from api import wire
 from api.batch import Then
 from api.codec import Oversized, Request, RequestDecoder, encode_response
 from api.config import ServerConfig
+from api.observe import Observers
 from api.registry import ApiError, OneShot, Registry, call_guarded
 from api.stall import StallCheck
 from api.stream import ActiveStream, Flow
@@ -97,6 +102,7 @@ class SessionHost(Protocol):
     registry: Registry
     config: ServerConfig
     items_streamed: int
+    observe: Observers
 
     def call_soon(self, fn: Callable[[], object]) -> None: ...
     def now(self) -> float: ...
@@ -170,6 +176,11 @@ class Session:
     def output_buffered(self) -> int:
         return len(self._bev.output)
 
+    @property
+    def bytes_sent(self) -> int:
+        """Bytes that left for the peer (written, less what is still queued)."""
+        return self._stall.written - len(self._bev.output)
+
     def cancel_stream(self, request_id: int) -> bool:
         """End the active stream if its id is ``request_id``: ECANCELED terminator."""
         stream = self._stream
@@ -223,6 +234,7 @@ class Session:
             return
         self._phase = Phase.CLOSED
         self._stream = None
+        self._stall.written -= len(self._bev.output)   # dropped unsent: bytes_sent exact
         self._bev.close()
         self._host.session_closed(self, reason)
 
@@ -247,6 +259,7 @@ class Session:
                 break
             if isinstance(event, Oversized):
                 self._reply(event.req_id, wire.EMSGSIZE)
+                self._host.observe.oversized(self, event)
             else:
                 self._dispatch(event)
         self._close_if_finished()
@@ -254,6 +267,8 @@ class Session:
     def _dispatch(self, request: Request) -> None:
         req_id = request.req_id
         payload = request.payload
+        status: int | None = wire.OK
+        started = self._host.now()
         try:
             entry = self._host.registry.check(request.req_type, payload)
             self._request_id = req_id
@@ -271,6 +286,7 @@ class Session:
                 return
             state = call_guarded(entry, req_id, lambda: entry.init(payload, self))
             if self._phase is Phase.CLOSED:
+                status = None                # nothing was answered: nothing to report
                 return   # init closed the connection: no stream, no reply
             if self._phase is Phase.SHUTTING_DOWN:
                 raise ApiError(wire.ESHUTDOWN)   # init began the shutdown
@@ -283,8 +299,12 @@ class Session:
             stream.pump = partial(self._pump, stream)
             self._stream = stream
             self._schedule_pump(stream)
+            status = None                    # its status comes with stream_ended
         except ApiError as err:
+            status = err.status
             self._reply(req_id, err.status)
+        finally:
+            self._host.observe.request_done(self, request, status, started)
 
     def _reply(self, req_id: int, status: int, payload: bytes = b"") -> None:
         self._write(encode_response(req_id, status, payload))

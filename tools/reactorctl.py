@@ -26,14 +26,19 @@ from __future__ import annotations
 import argparse
 import io
 import json
+import os
 import shlex
+import stat
 import sys
-from typing import IO, Any, Callable, Sequence
+from typing import IO, Any, Callable, Generator, Sequence, cast
 
 from api import wire
 from api.client import ApiCallError, Client, ClientError, ConnectionClosed, Stream
-from tools.ctl.load import LoadFailed, load_fullview, load_routes
 from api.text_view import View
+from api.version import __version__
+from tools.ctl.completion import bash_script
+from tools.ctl.listing import Backlog, Listing
+from tools.ctl.load import LoadFailed, load_fullview, load_routes
 from tools.ctl.output import (
     CLIENTS_VIEW, OutputClosed, OutputError, TablePrinter, flush, paged, silence_stdout,
     stats_lines, write,
@@ -101,36 +106,65 @@ def show_records(records: list[tuple[Any, ...]], view: View, as_json: bool,
         printer.finish()
 
 
-def show_stream(stream: Stream[tuple[Any, ...]], view: View, args: argparse.Namespace) -> bool:
-    """Write a stream as it arrives; False if the reader went away (stream cancelled)."""
-    with paged(not args.no_pager) as out:
+def show_stream(source: Listing | Stream[tuple[Any, ...]], view: View,
+                args: argparse.Namespace, client: Client) -> bool:
+    """Write records as they arrive; False if the reader went away (stream cancelled).
+
+    Into a pipe or a terminal (a pager above all), through a ``Backlog``: the
+    socket is read on while the reader waits, and a ``Listing`` pauses and
+    resumes instead of stalling (``tools.ctl.listing``).  A Ctrl-C may land in
+    the middle of reading a frame: the connection is then closed rather than
+    drained (closing it ends the stream in the daemon at once)."""
+    with paged(not args.no_pager) as real_out:
+        backlog = Backlog(real_out) if can_block(real_out) else None
+        out = cast(IO[str], backlog) if backlog is not None else real_out
+        batches = source.batches(backlog) if isinstance(source, Listing) else source.batches()
         try:
             if args.json:
                 json_lines = view.json_lines
-                for batch in stream.batches():
+                for batch in batches:
                     write(out, "".join(json_lines(batch)))
-                flush(out)
             else:
                 printer, rows = TablePrinter(out, view.columns), view.rows
-                for batch in stream.batches():
+                for batch in batches:
                     printer.add(rows(batch))
                 printer.finish()
+            flush(out)
+            if backlog is not None:
+                backlog.finish()
         except OutputClosed:
             return False
+        except KeyboardInterrupt:
+            client.close()
+            raise
         finally:
-            stream.close()      # cancels and drains unless the stream has ended
+            if isinstance(batches, Generator):
+                batches.close()    # cancels and drains a stream that has not ended
+            if isinstance(source, Stream):
+                source.close()
+            if backlog is not None:
+                backlog.abandon()
     return True
+
+
+def can_block(out: IO[str]) -> bool:
+    """Whether writing to ``out`` can wait on a reader (a pipe, socket or terminal)."""
+    try:
+        mode = os.fstat(out.fileno()).st_mode
+    except (OSError, ValueError):
+        return False
+    return stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode) or out.isatty()
 
 
 def list_action(table: Table, args: argparse.Namespace) -> Action:
     payload = list_payload(table, args.words, max_count=args.max, after=args.after)
 
     def run(client: Client) -> int:
-        stream = client.stream(table.req(wire.OP_LIST), payload, record=table.record)
-        if not show_stream(stream, table.view, args):
+        listing = Listing(client, table.req(wire.OP_LIST), payload, table.record)
+        if not show_stream(listing, table.view, args, client):
             silence_stdout()
-        elif stream.incomplete and stream.last_record is not None:
-            key = table.key_text(table.record.unpack(stream.last_record))
+        elif listing.incomplete and listing.last_record is not None:
+            key = table.key_text(table.record.unpack(listing.last_record))
             err(f"{table.name} list: stopped after --max {args.max} entries; "
                 f"continue with --after {shlex.quote(key)}")
         return 0
@@ -197,7 +231,7 @@ def clients_action(args: argparse.Namespace) -> Action:
 
     def run(client: Client) -> int:
         stream = client.stream(wire.CLIENTS, record=wire.CLIENT)
-        if not show_stream(stream, CLIENTS_VIEW, args):
+        if not show_stream(stream, CLIENTS_VIEW, args, client):
             silence_stdout()
         return 0
     return run
@@ -278,7 +312,8 @@ def _batch_option(parser: argparse.ArgumentParser) -> None:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog=PROG, description="Control reactord: nexthops, routes, fdb, conntrack, stats.",
-        epilog="Without -s: $REACTORD_SOCKET, /run/reactord.sock as root, "
+        epilog="Without -s: $REACTORD_SOCKET; as root /run/reactord/reactord.sock if "
+               "/run/reactord exists (the systemd units), else /run/reactord.sock; "
                "$XDG_RUNTIME_DIR/reactord.sock, or reactord-$UID.sock in the temp directory.")
     parser.add_argument("-s", "--socket", metavar="PATH", help="the daemon's API socket")
     parser.add_argument("-j", "--json", action="store_true", help="JSON output, one object "
@@ -287,6 +322,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help="give up on a silent daemon after S seconds (default %(default)s)")
     parser.add_argument("--no-pager", action="store_true",
                         help="never page listings ($PAGER, default 'less -SFRX', on a terminal)")
+    parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
     objects = parser.add_subparsers(dest="object", metavar="OBJECT", required=True)
     for table in TABLES.values():
         _table_parsers(objects, table)
@@ -306,6 +342,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="the generator's seed (default 0: the daemon's --preload-fullview view)")
     _batch_option(p)
     p.set_defaults(object="fullview", prepare=fullview_action)
+    p = objects.add_parser("completion", help="print the shell completion script",
+                           usage="%(prog)s bash")
+    p.add_argument("shell", choices=["bash"], help="the shell (bash)")
+    p.set_defaults(object="completion", verb="")
     return parser
 
 
@@ -346,6 +386,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = parse_args(sys.argv[1:] if argv is None else argv)
     except SystemExit as exc:
         return exc.code if isinstance(exc.code, int) else 2
+    if args.object == "completion":
+        emit(bash_script(build_parser()))
+        return 0
     if args.object == "fullview" and args.nexthop == 0:
         err("fullview load: bad --nexthop 0: not in 1..4294967295")
         return 2

@@ -10,9 +10,10 @@ Shutdown order (wire-v1 section 5): stop accepting and reading, end streams
 with ESHUTDOWN after their queued records, flush for at most 5 s, close every
 connection, remove the socket file, exit 0.
 
-Logs go to stderr, one line each: start (socket and limits), client connect
-and disconnect (pid and uid from SO_PEERCRED), stream ends (type, records,
-status, duration) and errors with their context.
+Logs (``tools.logs``): one line each, to stderr or ``--log-file``: start
+(socket and limits), one audit line per change request, errors with their
+context; at DEBUG also connects, disconnects (pid and uid from SO_PEERCRED)
+and every request.  systemd, metrics and SIGHUP: ``tools.operate``.
 """
 
 from __future__ import annotations
@@ -27,11 +28,14 @@ from typing import Sequence
 
 from api.config import ServerConfig
 from api.server import Server
+from api.version import __version__
 from reactor import Reactor
+from reactor.handover import socket_name
 from reactor.unix import SocketInUse, connect_unix, listen_unix
 from tables.changelog import DEFAULT_MAX_EVENTS
 from tables.handlers import Tables
 from tools.daemon import build_daemon, preload_fullview
+from tools.operate import Operations, StartError
 from tools.paths import default_socket_path
 
 log = logging.getLogger("reactord")
@@ -39,10 +43,16 @@ DEFAULTS = ServerConfig()
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    return build_parser().parse_args(argv)
+
+
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="reactord", description=__doc__.split("\n\n")[0])
     parser.add_argument("--socket", default=None,
-                        help="API socket path (default: $REACTORD_SOCKET, /run/reactord.sock "
-                             "as root, $XDG_RUNTIME_DIR/reactord.sock, or a per-user temp path)")
+                        help="API socket path (default: $REACTORD_SOCKET; as root "
+                             "/run/reactord/reactord.sock if /run/reactord exists, else "
+                             "/run/reactord.sock; $XDG_RUNTIME_DIR/reactord.sock, or a "
+                             "per-user temp path)")
     parser.add_argument("--socket-mode", default="0660", type=lambda s: int(s, 8),
                         help="permissions of the socket file, octal (default 0660)")
     parser.add_argument("--write-high", type=int, default=DEFAULTS.write_high,
@@ -62,13 +72,21 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
                         help="close a connection with nothing pending after this many "
                              "silent seconds; 0 disables (default %(default)s)")
     parser.add_argument("--log-level", default="info",
-                        choices=["debug", "info", "warning", "error"])
+                        choices=["debug", "info", "warning", "error"],
+                        help="debug adds connects, disconnects and a line per request "
+                             "(default %(default)s)")
     parser.add_argument("--changelog-events", type=int, default=DEFAULT_MAX_EVENTS,
                         metavar="N", help="changes the changelog retains for WATCH "
                                           "(at least 1; default %(default)s)")
+    parser.add_argument("--log-file", metavar="PATH",
+                        help="append the log here instead of stderr; SIGHUP reopens it")
+    parser.add_argument("--metrics-listen", metavar="ADDR",
+                        help="serve OpenMetrics / Prometheus text on GET /metrics at "
+                             "HOST:PORT or a UNIX socket path")
+    parser.add_argument("--version", action="version", version=f"reactord {__version__}")
     parser.add_argument("--preload-fullview", type=int, default=0, metavar="N",
                         help="load a synthetic full view of N IPv4 routes at start")
-    return parser.parse_args(argv)
+    return parser
 
 
 def build_config(args: argparse.Namespace) -> ServerConfig:
@@ -82,43 +100,61 @@ def build_config(args: argparse.Namespace) -> ServerConfig:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)   # the loop handles it once it runs
     args = parse_args(argv)
-    logging.basicConfig(level=args.log_level.upper(), stream=sys.stderr,
-                        format="reactord: %(levelname)s: %(message)s")
+    try:
+        ops = Operations.prepare(args)
+    except StartError as err:
+        if not err.logged:
+            sys.stderr.write(f"reactord: cannot start: {err}\n")
+        return 1
     path = args.socket or default_socket_path()
     try:
         config = build_config(args)
-        refuse_live_daemon(path)
+        if ops.inherited is None:
+            refuse_live_daemon(path)
     except (ValueError, OSError) as err:
-        log.error("cannot start: %s", err)
-        return 1
+        return ops.cannot_start(str(err))
     tables = Tables.create(changelog_events=args.changelog_events)
     daemon = build_daemon(config, tables=tables)
     reactor, server = daemon.reactor, daemon.server
+    ops.attach(reactor, server)
     # Handlers before the socket exists: once a client can connect, a signal
     # always takes the clean shutdown path (it is served when the loop starts).
     for signum in (signal.SIGTERM, signal.SIGINT):
-        reactor.add_signal(signum, lambda signum: begin_shutdown(server, reactor, signum))
+        reactor.add_signal(signum, lambda signum: begin_shutdown(server, reactor, signum, ops))
     if args.preload_fullview:
         preload_fullview(tables, args.preload_fullview)
     try:
-        server.listen(listen_unix(path, mode=args.socket_mode))
+        inode = listen(server, ops, path, args.socket_mode)
     except OSError as err:
-        log.error("cannot start: %s", err)
         reactor.close()
-        return 1
-    inode = os.stat(path).st_ino
-    log.info("listening on %s (mode %o): write_high %d, write_low %d, output_cap %d, "
-             "max_clients %d, stall_timeout %gs, idle_timeout %gs", path, args.socket_mode,
-             config.write_high, config.write_low, config.output_cap, config.max_clients,
-             config.stall_timeout, config.idle_timeout)
+        ops.close()
+        return ops.cannot_start(str(err))
+    ops.ready(reactor, server)
     try:
         reactor.run()
     finally:
         reactor.close()
-        remove_socket_file(path, inode)
+        ops.close()
+        if inode:
+            remove_socket_file(path, inode)
     log.info("stopped")
     return 0
+
+
+def listen(server: Server, ops: Operations, path: str, mode: int) -> int:
+    """Serve the socket systemd passed, else one bound at ``path``; the inode of
+    the socket file to remove at exit (0: the path is not ours)."""
+    sock = ops.inherited or listen_unix(path, mode=mode)
+    server.listen(sock)
+    config = server.config
+    log.info("listening on %s (%s): write_high %d, write_low %d, output_cap %d, "
+             "max_clients %d, stall_timeout %gs, idle_timeout %gs", socket_name(sock),
+             "from systemd" if ops.inherited else f"mode {mode:o}",
+             config.write_high, config.write_low, config.output_cap, config.max_clients,
+             config.stall_timeout, config.idle_timeout)
+    return 0 if ops.inherited else os.stat(path).st_ino
 
 
 def refuse_live_daemon(path: str) -> None:
@@ -133,8 +169,10 @@ def refuse_live_daemon(path: str) -> None:
     raise SocketInUse(errno.EADDRINUSE, f"a live daemon answers on {path}")
 
 
-def begin_shutdown(server: Server, reactor: Reactor, signum: int) -> None:
-    log.info("%s received", signal.Signals(signum).name)
+def begin_shutdown(server: Server, reactor: Reactor, signum: int, ops: Operations) -> None:
+    name = signal.Signals(signum).name
+    log.info("%s received", name)
+    ops.stopping(f"{name} received")
     server.shutdown(reactor.stop)
 
 

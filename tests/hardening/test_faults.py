@@ -46,7 +46,7 @@ def vanish_wave(daemon: ServerProcess, observer: Conn, clients: int) -> None:
 
 @pytest.mark.slow
 def test_a_thousand_clients_vanishing_mid_stream_leak_no_memory_or_fds(tmp_path: Path) -> None:
-    daemon = start(tmp_path, "--preload-fullview", "200000")
+    daemon = start(tmp_path, "--preload-fullview", "200000", "--log-level", "debug")
     try:
         observer = Conn(daemon.path)
         wait_stats(observer, "start-up probe gone", clients=1)
@@ -68,7 +68,7 @@ def test_a_thousand_clients_vanishing_mid_stream_leak_no_memory_or_fds(tmp_path:
 
 
 def test_sigterm_ends_ten_paused_streams_after_their_queued_records(tmp_path: Path) -> None:
-    daemon = start(tmp_path, "--preload-fullview", "50000")
+    daemon = start(tmp_path, "--preload-fullview", "50000", "--log-level", "debug")
     try:
         observer = Conn(daemon.path)
         table = observer.listing(wire.ROUTE4_LIST)

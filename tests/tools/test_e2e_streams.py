@@ -23,7 +23,8 @@ import pytest
 from api.client import Client
 from api.wire import LIST_REQ, ROUTE4_LIST, SCOPE_ALL
 from tests.tools.util import (
-    ctl, env, json_lines, ok, popen_ctl, route_lines, start_daemon, stats, wait_no_stream,
+    children_get_default_sigint, ctl, env, json_lines, ok, popen_ctl, route_lines, start_daemon,
+    stats, wait_no_stream,
 )
 from tools.harness import ServerProcess, wait_for
 
@@ -74,8 +75,9 @@ def test_list_into_head_cancels_the_stream(big: ServerProcess) -> None:
 @pytest.mark.parametrize("reader_dies", [False, True])
 def test_interrupt_cancels_the_stream_and_exits_130(big: ServerProcess,
                                                     reader_dies: bool) -> None:
-    lister = popen_ctl(big.path, "--json", "route4", "list", stdout=subprocess.PIPE,
-                       stderr=subprocess.PIPE)
+    with children_get_default_sigint():     # as in an interactive shell
+        lister = popen_ctl(big.path, "--json", "route4", "list", stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE)
     assert lister.stdout is not None and lister.stderr is not None
     lister.stdout.readline()               # running; nobody reads on, so it blocks
     lister.send_signal(signal.SIGINT)      # Ctrl-C (in a pipeline, the reader gets it too)
@@ -86,7 +88,7 @@ def test_interrupt_cancels_the_stream_and_exits_130(big: ServerProcess,
         lister.wait(timeout=30)
     else:
         _, err = lister.communicate(timeout=30)
-    assert lister.returncode == 130 and err == b""
+    assert lister.returncode == 130 and err == b"", err
     wait_no_stream(big.path)
 
 

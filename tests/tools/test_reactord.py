@@ -82,7 +82,7 @@ def test_bad_limits_are_one_line_errors(tmp_path: Path) -> None:
 
 
 def test_sigterm_during_paused_stream(tmp_path: Path) -> None:
-    daemon = reactord(tmp_path, "--preload-fullview", "300000")
+    daemon = reactord(tmp_path, "--preload-fullview", "300000", "--log-level", "debug")
     with Conn(daemon.path) as conn, Conn(daemon.path) as observer:
         conn.send(1, wire.ROUTE4_LIST, wire.LIST_REQ.pack(0, wire.SCOPE_ALL, 0))
 

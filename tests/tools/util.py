@@ -7,11 +7,13 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Iterator, Sequence
 
 from api.client import Client
 from tools.harness import ROOT, ServerProcess, start_reactord, wait_for
@@ -98,3 +100,19 @@ def route_lines(out: str) -> list[Sequence[str]]:
 def json_lines(out: str) -> list[dict[str, Any]]:
     """reactorctl --json output: one object per line."""
     return [json.loads(line) for line in out.splitlines()]
+
+
+@contextmanager
+def children_get_default_sigint() -> Iterator[None]:
+    """Processes started inside get SIGINT's default disposition, whatever ours is.
+
+    A shell runs a background job with SIGINT ignored, and an ignored signal
+    stays ignored across exec: a reactorctl started from such a suite would
+    never see Ctrl-C.  A handled signal is reset to its default at exec, so
+    this installs Python's handler here for the duration, then restores ours.
+    """
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
