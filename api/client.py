@@ -32,7 +32,7 @@ from __future__ import annotations
 import json
 import socket
 import struct
-from typing import Any, overload
+from typing import TYPE_CHECKING, Any, overload
 
 from api import wire
 from api.client_conn import RECV_SIZE, Connection
@@ -41,6 +41,9 @@ from api.client_errors import ApiCallError, ClientError, ConnectionClosed, Proto
 from api.client_stream import Stream
 from api.codec import iter_tuples
 from reactor.unix import connect_unix
+
+if TYPE_CHECKING:
+    from api.watch import WatchStream
 
 __all__ = ["Client", "Stream", "ClientError", "ConnectionClosed", "ProtocolError",
            "ApiCallError", "VersionMismatch", "RECV_SIZE"]
@@ -137,6 +140,16 @@ class Client:
     def cancel(self, stream_id: int) -> int:
         """STREAM_CANCEL: 0, or ESRCH when no such stream is active."""
         return self._conn.cancel_status(self._conn.cancel(stream_id))
+
+    def watch(self, *, from_revision: int = 0, tables: int = wire.ALL_TABLES_MASK,
+              snapshot: bool = False, no_self: bool = False) -> WatchStream:
+        """Start a WATCH (watch-v1): iterate it for ``api.events.Event`` objects.
+
+        ``snapshot`` lists the selected tables first; ``from_revision`` resumes
+        after a revision; ``no_self`` leaves out this connection's own changes.
+        Raises ``Stale`` (ESTALE) when the changes asked for are gone."""
+        from api.watch import WatchStream   # api.watch builds on this module
+        return WatchStream(self, from_revision, tables, snapshot, no_self)
 
     @overload
     def stream(self, req_type: int, payload: bytes = ..., *,

@@ -89,6 +89,11 @@ class InvalidArgument(ApiCallError):
     """EINVAL: a field value the daemon does not accept."""
 
 
+class Stale(ApiCallError):
+    """ESTALE: a WATCH asked for (or fell behind into) changes the daemon no longer
+    retains; watch again with a snapshot, or from a revision still retained."""
+
+
 class VersionMismatch(ApiCallError):
     """HELLO was answered EBADMSG: the daemon does not speak this API version."""
 
@@ -99,7 +104,7 @@ class VersionMismatch(ApiCallError):
 
 _BY_STATUS: dict[int, type[ApiCallError]] = {
     wire.ENOENT: NotFound, wire.EEXIST: AlreadyExists, wire.EBUSY: Busy,
-    wire.EINVAL: InvalidArgument,
+    wire.EINVAL: InvalidArgument, wire.ESTALE: Stale,
 }
 
 

@@ -160,6 +160,7 @@ class Server:
             "clients": len(sessions),
             "streams_active": len(streams),
             "streams_paused": sum(1 for st in streams if st.paused),
+            "watchers": sum(1 for st in streams if st.entry.req_type == wire.WATCH),
             "output_buffered_bytes": sum(s.output_buffered for s in sessions),
             "items_streamed": self.items_streamed,
             "uptime_s": round(self._clock() - self._started, 3),

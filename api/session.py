@@ -341,7 +341,8 @@ class Session:
             return False   # the producer closed the connection, or ended its stream
         if count:
             stream.records += count
-            self._host.items_streamed += count
+            if stream.entry.req_type != wire.WATCH:   # STATS counts LIST records only
+                self._host.items_streamed += count
             self._write(frames)
         if then is _END or (then is _MORE and not count):
             self._end_stream(stream, wire.OK)

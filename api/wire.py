@@ -39,13 +39,14 @@ EBADMSG: Final = 74
 EMSGSIZE: Final = 90
 ENOTSUP: Final = 95
 ESHUTDOWN: Final = 108
+ESTALE: Final = 116
 ECANCELED: Final = 125
 
 STATUS_NAMES: Final[dict[int, str]] = {
     OK: "OK", ENOENT: "ENOENT", ESRCH: "ESRCH", EIO: "EIO", EBUSY: "EBUSY",
     EEXIST: "EEXIST", EINVAL: "EINVAL", EXFULL: "EXFULL", EBADMSG: "EBADMSG",
     EMSGSIZE: "EMSGSIZE", ENOTSUP: "ENOTSUP", ESHUTDOWN: "ESHUTDOWN",
-    ECANCELED: "ECANCELED",
+    ESTALE: "ESTALE", ECANCELED: "ECANCELED",
 }
 
 STATUS_TEXT: Final[dict[int, str]] = {
@@ -61,6 +62,7 @@ STATUS_TEXT: Final[dict[int, str]] = {
     EMSGSIZE: "message size invalid",
     ENOTSUP: "request type not supported",
     ESHUTDOWN: "daemon shutting down",
+    ESTALE: "changes no longer retained: watch again with a snapshot",
     ECANCELED: "stream cancelled",
 }
 
@@ -95,6 +97,7 @@ HELLO: Final = msg_type(MODULE_MAIN, 1)
 STREAM_CANCEL: Final = msg_type(MODULE_MAIN, 2)
 STATS: Final = msg_type(MODULE_MAIN, 3)
 CLIENTS: Final = msg_type(MODULE_MAIN, 4)
+WATCH: Final = msg_type(MODULE_MAIN, 5)
 
 NH_ADD: Final = msg_type(MODULE_NEXTHOP, OP_ADD)
 NH_DEL: Final = msg_type(MODULE_NEXTHOP, OP_DEL)
@@ -119,6 +122,7 @@ CT_FLUSH: Final = msg_type(MODULE_CONNTRACK, OP_FLUSH)
 
 TYPE_NAMES: Final[dict[int, str]] = {
     HELLO: "HELLO", STREAM_CANCEL: "STREAM_CANCEL", STATS: "STATS", CLIENTS: "CLIENTS",
+    WATCH: "WATCH",
     NH_ADD: "NH_ADD", NH_DEL: "NH_DEL", NH_GET: "NH_GET", NH_LIST: "NH_LIST",
     ROUTE4_ADD: "ROUTE4_ADD", ROUTE4_DEL: "ROUTE4_DEL", ROUTE4_GET: "ROUTE4_GET",
     ROUTE4_LIST: "ROUTE4_LIST",
@@ -154,6 +158,38 @@ ADD_REPLACE: Final = 1
 DEL_MISSING_OK: Final = 1
 LIST_AFTER: Final = 1
 SCOPE_ALL: Final = 0xFFFF
+
+WATCH_REQ: Final = struct.Struct("<QII")      # from_revision, tables mask, flags
+WATCH_SNAPSHOT: Final = 1
+WATCH_NO_SELF: Final = 2
+
+# -- change events (watch-v1 section 4) ----------------------------------------
+
+EVENT: Final = struct.Struct("<QBBBx")
+"""Event item header: revision, kind, table, flags; the record follows (none for SYNC)."""
+EVENT_SIZE: Final = EVENT.size
+EVENT_FLAGS_OFFSET: Final = 10
+"""Byte offset of ``flags`` in an event header."""
+EV_PUT: Final = 1
+EV_DEL: Final = 2
+EV_SNAP: Final = 3
+EV_SYNC: Final = 4
+EV_LAST: Final = 1
+"""Event flag: the last event of its revision that this watcher receives."""
+TABLE_NEXTHOP: Final = 1
+TABLE_ROUTE4: Final = 2
+TABLE_ROUTE6: Final = 3
+TABLE_FDB: Final = 4
+TABLE_CONNTRACK: Final = 5
+TABLE_IDS: Final = (TABLE_NEXTHOP, TABLE_ROUTE4, TABLE_ROUTE6, TABLE_FDB, TABLE_CONNTRACK)
+"""Table ids in the order a SNAPSHOT lists them."""
+ALL_TABLES_MASK: Final = 0x1F
+
+
+def table_bit(table: int) -> int:
+    """A table id's bit in a WATCH tables mask (1 nexthop ... 16 conntrack)."""
+    return 1 << (table - 1)
+
 
 # -- records ------------------------------------------------------------------
 

@@ -27,6 +27,7 @@ from struct import Struct, iter_unpack
 
 from api import wire
 from tables import reasons
+from tables.changelog import Changelog
 from tables.errors import TableError
 from tables.keyed import KeyCursor, KeyedTable
 from tables.staging import stage_adds, stage_deletes
@@ -49,7 +50,10 @@ class ConntrackTable:
 
     record_size = wire.CONNTRACK.size
 
-    def __init__(self, clock_ns: Callable[[], int] = time.monotonic_ns) -> None:
+    def __init__(self, clock_ns: Callable[[], int] = time.monotonic_ns, *,
+                 changelog: Changelog | None = None) -> None:
+        self._log = changelog if changelog is not None else Changelog()
+        """Where every change is recorded (``tables.changelog``)."""
         self.order = KeyedTable(_SORT_KEY.size, wire.CONNTRACK.size)
         self._clock_ns = clock_ns
         self._last_id = 0
@@ -64,8 +68,9 @@ class ConntrackTable:
 
     def add(self, records: bytes, replace: bool) -> None:
         """Bulk ADD of conntrack records (id, last_update_ns are ours): all or nothing."""
+        sequence: list[int] = []
         staged = stage_adds(self._parse_adds(records), replace, self.order,
-                            reasons.conntrack_key)
+                            reasons.conntrack_key, sequence)
         now_ns = self._clock_ns()
         pack, stored = wire.CONNTRACK.pack, self.order.record
         encoded: dict[int, bytes] = {}
@@ -74,6 +79,8 @@ class ConntrackTable:
             entry_id = int.from_bytes(old[:4], "little") if old else self._next_id()
             encoded[key] = pack(entry_id, *fields, now_ns)
         self.order.put_many(encoded)
+        self._log.record(wire.TABLE_CONNTRACK, wire.EV_PUT, self.record_size,
+                         b"".join(map(encoded.__getitem__, sequence)))
 
     def _next_id(self) -> int:
         self._last_id = self._last_id % (_ID_LIMIT - 1) + 1
@@ -93,7 +100,8 @@ class ConntrackTable:
         """Bulk DEL by the key fields of conntrack records: all or nothing (TableError)."""
         keys = stage_deletes(self._parse_keys(records), missing_ok, self.order,
                              name=reasons.conntrack_key)
-        self.order.delete_many(keys)
+        removed = self.order.delete_many(keys)
+        self._log.record(wire.TABLE_CONNTRACK, wire.EV_DEL, self.record_size, b"".join(removed))
 
     @staticmethod
     def _parse_keys(records: bytes) -> Iterator[int]:
@@ -106,7 +114,9 @@ class ConntrackTable:
 
     def flush(self, scope: int) -> int:
         """Remove the entries of interface ``scope`` (0xffff: all); return how many."""
-        return self.order.delete_range(scope)
+        removed = self.order.delete_range(scope)
+        self._log.record(wire.TABLE_CONNTRACK, wire.EV_DEL, self.record_size, removed)
+        return len(removed) // self.record_size
 
     def cursor(self, scope: int, after: bytes | None, max_count: int) -> KeyCursor:
         """LIST state; only the key fields of ``after`` are read, unvalidated."""

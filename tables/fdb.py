@@ -24,6 +24,7 @@ from struct import iter_unpack
 
 from api import wire
 from tables import reasons
+from tables.changelog import Changelog
 from tables.errors import TableError
 from tables.keyed import KeyCursor, KeyedTable
 from tables.staging import stage_adds, stage_deletes
@@ -42,7 +43,10 @@ class FdbTable:
 
     record_size = wire.FDB.size
 
-    def __init__(self, clock_ns: Callable[[], int] = time.monotonic_ns) -> None:
+    def __init__(self, clock_ns: Callable[[], int] = time.monotonic_ns, *,
+                 changelog: Changelog | None = None) -> None:
+        self._log = changelog if changelog is not None else Changelog()
+        """Where every change is recorded (``tables.changelog``)."""
         self.order = KeyedTable(_KEY_SIZE, wire.FDB.size)
         self._clock_ns = clock_ns
 
@@ -55,9 +59,12 @@ class FdbTable:
 
     def add(self, records: bytes, replace: bool) -> None:
         """Bulk ADD of FDB records (last_seen_ns is ours): all or nothing (TableError)."""
+        sequence: list[int] = []
         staged = stage_adds(self._parse_adds(records, self._clock_ns()), replace, self.order,
-                            reasons.fdb_key)
+                            reasons.fdb_key, sequence)
         self.order.put_many(staged)
+        self._log.record(wire.TABLE_FDB, wire.EV_PUT, self.record_size,
+                         b"".join(map(staged.__getitem__, sequence)))
 
     @staticmethod
     def _parse_adds(records: bytes, now_ns: int) -> Iterator[tuple[int, bytes]]:
@@ -76,7 +83,8 @@ class FdbTable:
         """Bulk DEL by the key fields of FDB records: all or nothing (TableError)."""
         keys = stage_deletes(self._parse_keys(records), missing_ok, self.order,
                              name=reasons.fdb_key)
-        self.order.delete_many(keys)
+        removed = self.order.delete_many(keys)
+        self._log.record(wire.TABLE_FDB, wire.EV_DEL, self.record_size, b"".join(removed))
 
     @staticmethod
     def _parse_keys(records: bytes) -> Iterator[int]:
@@ -89,7 +97,9 @@ class FdbTable:
 
     def flush(self, scope: int) -> int:
         """Remove the entries of bridge ``scope`` (0xffff: all); return how many."""
-        return self.order.delete_range(scope)
+        removed = self.order.delete_range(scope)
+        self._log.record(wire.TABLE_FDB, wire.EV_DEL, self.record_size, removed)
+        return len(removed) // self.record_size
 
     def cursor(self, scope: int, after: bytes | None, max_count: int) -> KeyCursor:
         """LIST state; only the key fields of ``after`` are read, unvalidated."""

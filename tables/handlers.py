@@ -43,6 +43,8 @@ from tables.fdb import FdbTable
 from tables.keyed import KeyCursor, KeyOrder
 from tables.nexthop import NexthopTable
 from tables.route import RouteTable
+from tables.changelog import DEFAULT_MAX_EVENTS, Changelog
+from tables.watch import Listable, Watches
 
 _FLAGS = wire.BULK_FLAGS.size
 _NH_ID_SIZE = 4
@@ -58,12 +60,24 @@ class Tables:
     fdb: FdbTable
     conntrack: ConntrackTable
 
+    changelog: Changelog
+
     @classmethod
-    def create(cls, clock_ns: Callable[[], int] = time.monotonic_ns) -> Tables:
-        """Empty tables; ``clock_ns`` stamps fdb last_seen_ns and conntrack last_update_ns."""
-        nexthops = NexthopTable()
-        return cls(nexthops, RouteTable(nexthops, 32), RouteTable(nexthops, 128),
-                   FdbTable(clock_ns), ConntrackTable(clock_ns))
+    def create(cls, clock_ns: Callable[[], int] = time.monotonic_ns,
+               changelog_events: int = DEFAULT_MAX_EVENTS) -> Tables:
+        """Empty tables; ``clock_ns`` stamps fdb last_seen_ns and conntrack
+        last_update_ns; the changelog retains ``changelog_events`` changes."""
+        log = Changelog(changelog_events)
+        nexthops = NexthopTable(changelog=log)
+        return cls(nexthops, RouteTable(nexthops, 32, changelog=log),
+                   RouteTable(nexthops, 128, changelog=log), FdbTable(clock_ns, changelog=log),
+                   ConntrackTable(clock_ns, changelog=log), log)
+
+    def watchable(self) -> dict[int, Listable]:
+        """The tables by WATCH table id."""
+        return {wire.TABLE_NEXTHOP: self.nexthops, wire.TABLE_ROUTE4: self.routes4,
+                wire.TABLE_ROUTE6: self.routes6, wire.TABLE_FDB: self.fdb,
+                wire.TABLE_CONNTRACK: self.conntrack}
 
 
 class ListedTable(Protocol):
@@ -89,26 +103,29 @@ def register_tables(registry: Registry, tables: Tables) -> None:
         (wire.MODULE_CONNTRACK, "conntrack", tables.conntrack, tables.conntrack.record_size),
     ]
     for module, stats_name, table, del_size in modules:
-        _register_module(registry, module, table, del_size)
+        _register_module(registry, module, table, del_size, tables.changelog)
         registry.add_stats(stats_name, table.__len__)
     registry.register(wire.NH_GET, _nexthop_get(tables.nexthops), min_size=wire.NH_GET_REQ.size)
     for route_get, routes in ((wire.ROUTE4_GET, tables.routes4),
                               (wire.ROUTE6_GET, tables.routes6)):
         registry.register(route_get, _route_get(routes), min_size=routes.get_request.size)
-    registry.register(wire.FDB_FLUSH, _flush(tables.fdb.flush), min_size=wire.FLUSH_REQ.size)
-    registry.register(wire.CT_FLUSH, _flush(tables.conntrack.flush),
+    log = tables.changelog
+    registry.register(wire.FDB_FLUSH, _flush(tables.fdb.flush, log),
                       min_size=wire.FLUSH_REQ.size)
+    registry.register(wire.CT_FLUSH, _flush(tables.conntrack.flush, log),
+                      min_size=wire.FLUSH_REQ.size)
+    Watches(log, tables.watchable()).register(registry)
 
 
 def _register_module(registry: Registry, module: int, table: ListedTable,
-                     del_size: int) -> None:
+                     del_size: int, log: Changelog) -> None:
     size = table.record_size
     registry.register(wire.msg_type(module, wire.OP_ADD),
-                      _bulk(table.add, size, wire.ADD_REPLACE), min_size=_FLAGS + size)
+                      _bulk(table.add, size, wire.ADD_REPLACE, log), min_size=_FLAGS + size)
     registry.register(wire.msg_type(module, wire.OP_DEL),
-                      _bulk(table.delete, del_size, wire.DEL_MISSING_OK),
+                      _bulk(table.delete, del_size, wire.DEL_MISSING_OK, log),
                       min_size=_FLAGS + del_size)
-    init, _next_batch, next_blob = _list(table)
+    init, next_blob = _list(table)
     registry.register_stream(wire.msg_type(module, wire.OP_LIST), init,
                              record_blobs(next_blob, size), min_size=list_min_size(size),
                              record_size=size)
@@ -124,15 +141,16 @@ def _as_api_errors() -> Iterator[None]:
 
 
 def _bulk(apply: Callable[[bytes, bool], None], record_size: int,
-          flag: int) -> OneShotHandler:
-    """ADD or DEL: ``<I`` flags (only ``flag`` known) then k >= 1 records."""
+          flag: int, log: Changelog) -> OneShotHandler:
+    """ADD or DEL: ``<I`` flags (only ``flag`` known) then k >= 1 records; what it
+    changes is one revision of ``log``, made by the asking connection."""
     def handle(payload: bytes, ctx: Context) -> bytes:
         if (len(payload) - _FLAGS) % record_size:
             raise ApiError(wire.EINVAL, f"not a whole number of {record_size}-byte records")
         (flags,) = wire.BULK_FLAGS.unpack_from(payload)
         if flags & ~flag:
             raise ApiError(wire.EINVAL, f"unknown flag bits {flags & ~flag:#x}")
-        with _as_api_errors():
+        with _as_api_errors(), log.request(ctx.client_id):
             apply(payload[_FLAGS:], bool(flags & flag))
         return b""
 
@@ -140,13 +158,11 @@ def _bulk(apply: Callable[[bytes, bool], None], record_size: int,
 
 
 def _list(table: ListedTable) -> tuple[Callable[[bytes, Context], KeyCursor],
-                                       Callable[[KeyCursor, Context, int], list[bytes]],
                                        Callable[[KeyCursor, Context, int], bytes]]:
     """LIST: ``<IHH`` max_count, scope, flags (AFTER), then the AFTER record if flagged.
 
-    Two ways to step the same cursor in the table's key order: ``next_batch``
-    (a list of records) and ``next_blob`` (the same records end to end, framed
-    by the server without an object per record).
+    ``init`` builds the cursor; ``next_blob`` steps it in the table's key order:
+    the records end to end, framed by the server without an object per record.
     """
     size, order = table.record_size, table.order
 
@@ -159,19 +175,13 @@ def _list(table: ListedTable) -> tuple[Callable[[bytes, Context], KeyCursor],
             raise ApiError(wire.EINVAL, f"unknown flag bits {flags & ~wire.LIST_AFTER:#x}")
         return table.cursor(scope, payload[wire.LIST_REQ.size:] if after else None, max_count)
 
-    def next_batch(cursor: KeyCursor, ctx: Context, limit: int) -> list[bytes]:
-        records = order.step(cursor, limit)
-        if not records and cursor.truncated:
-            raise ApiError(wire.EXFULL)
-        return records
-
     def next_blob(cursor: KeyCursor, ctx: Context, limit: int) -> bytes:
         blob = order.step_blob(cursor, limit)
         if not blob and cursor.truncated:
             raise ApiError(wire.EXFULL)
         return blob
 
-    return init, next_batch, next_blob
+    return init, next_blob
 
 
 def _exact_length(payload: bytes, size: int) -> None:
@@ -205,11 +215,12 @@ def _route_get(routes: RouteTable) -> OneShotHandler:
     return handle
 
 
-def _flush(flush: Callable[[int], int]) -> OneShotHandler:
+def _flush(flush: Callable[[int], int], log: Changelog) -> OneShotHandler:
     def handle(payload: bytes, ctx: Context) -> bytes:
         _exact_length(payload, wire.FLUSH_REQ.size)
         (scope,) = wire.FLUSH_REQ.unpack(payload)
-        flush(scope)
+        with log.request(ctx.client_id):
+            flush(scope)
         return b""
 
     return handle

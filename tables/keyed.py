@@ -266,14 +266,15 @@ class KeyedTable(KeyOrder):
         self.keys.difference_update(keys)
         return self.remove(keys)
 
-    def delete_range(self, scope: int) -> int:
-        """Remove every key whose top 16 bits are ``scope`` (all for 0xffff): the count."""
-        removed, _records = self.remove_scope(scope)
+    def delete_range(self, scope: int) -> bytes:
+        """Remove every key whose top 16 bits are ``scope`` (all for 0xffff); return
+        their records end to end, in key order."""
+        removed, records = self.remove_scope(scope)
         if scope == wire.SCOPE_ALL:
             self.keys.clear()
         else:
             self.keys.difference_update(removed)
-        return len(removed)
+        return records
 
     def _check(self) -> None:
         super()._check()

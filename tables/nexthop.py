@@ -26,6 +26,7 @@ from struct import iter_unpack
 
 from api import wire
 from tables import reasons
+from tables.changelog import Changelog
 from tables.errors import TableError
 from tables.keyed import KeyCursor, KeyedTable
 from tables.staging import stage_adds, stage_deletes
@@ -61,7 +62,9 @@ class NexthopTable:
 
     record_size = wire.NEXTHOP.size
 
-    def __init__(self) -> None:
+    def __init__(self, *, changelog: Changelog | None = None) -> None:
+        self._log = changelog if changelog is not None else Changelog()
+        """Where every change is recorded (``tables.changelog``)."""
         self.order = KeyedTable(_KEY_SIZE, wire.NEXTHOP.size, scope_of=_scope_of)
         """Keyed by nh_id as is: ``nh_id in order`` is exact.  Never rebound (the
         LIST handler holds it)."""
@@ -82,8 +85,12 @@ class NexthopTable:
 
     def add(self, records: bytes, replace: bool) -> None:
         """Bulk ADD of whole nexthop records: all or nothing (TableError)."""
-        staged = stage_adds(self._parse(records), replace, self.order, reasons.nexthop)
+        sequence: list[int] = []
+        staged = stage_adds(self._parse(records), replace, self.order, reasons.nexthop,
+                            sequence)
         self.order.put_many(staged)
+        self._log.record(wire.TABLE_NEXTHOP, wire.EV_PUT, self.record_size,
+                         b"".join(map(staged.__getitem__, sequence)))
 
     def _parse(self, records: bytes) -> Iterator[tuple[int, bytes]]:
         pack = wire.NEXTHOP.pack
@@ -100,7 +107,8 @@ class NexthopTable:
         """Bulk DEL of ``<I`` nh_ids: all or nothing (EINVAL, ENOENT, EBUSY)."""
         keys = stage_deletes(self._ids(ids), missing_ok, self.order, busy=self._busy,
                              name=reasons.nexthop)
-        self.order.delete_many(keys)
+        removed = self.order.delete_many(keys)
+        self._log.record(wire.TABLE_NEXTHOP, wire.EV_DEL, self.record_size, b"".join(removed))
 
     def _busy(self, nh_id: int) -> str:
         """Why ``nh_id`` cannot be deleted (routes use it), or ``""``."""

@@ -38,6 +38,7 @@ from struct import Struct, iter_unpack
 from api import wire
 from tables.blob import gather, split
 from tables import reasons
+from tables.changelog import Changelog
 from tables.errors import TableError
 from tables.keyed import KeyCursor, KeyOrder
 from tables.lpm import FAMILY_BITS, HOST_MASKS, SHIFTS, PrefixIndex
@@ -52,9 +53,13 @@ _big_endian = partial(int.from_bytes, byteorder="big")
 class RouteTable:
     """Routes of one family (``bits`` 32 or 128) referring to ``nexthops``."""
 
-    def __init__(self, nexthops: NexthopTable, bits: int) -> None:
+    def __init__(self, nexthops: NexthopTable, bits: int, *,
+                 changelog: Changelog | None = None) -> None:
         if bits not in FAMILY_BITS:
             raise ValueError(f"address bits {bits}: not 32 or 128")
+        self._log = changelog if changelog is not None else Changelog()
+        """Where every change is recorded (``tables.changelog``)."""
+        self.table_id = wire.TABLE_ROUTE4 if bits == 32 else wire.TABLE_ROUTE6
         self.bits = bits
         self.record = wire.ROUTE4 if bits == 32 else wire.ROUTE6
         self.record_size = self.record.size
@@ -125,6 +130,7 @@ class RouteTable:
         self.order.insert_rows(split(gather(records, size, self._row_offsets),
                                      self.order.key_size + size))
         self._nexthops.retain(nh_counts)
+        self._log.record(self.table_id, wire.EV_PUT, size, records)   # stored as received
         return True
 
     def _prefixes(self, records: bytes) -> list[int]:
@@ -133,7 +139,9 @@ class RouteTable:
         return list(map(_big_endian, map(_first, iter_unpack("4x16s4x", records))))
 
     def _add_exact(self, records: bytes, replace: bool) -> None:
-        staged = stage_adds(self._parse_adds(records), replace, self, self._name)
+        sequence: list[int] = []
+        staged = stage_adds(self._parse_adds(records), replace, self, self._name, sequence)
+        puts = b"".join(map(staged.__getitem__, sequence))
         present = self.index.put_many(staged)
         replaced = [(key, staged.pop(key)) for key in present]
         old = self.order.replace(replaced)
@@ -142,6 +150,7 @@ class RouteTable:
         self._nexthops.retain(_nh_counts(new_records, self.record_size))
         if old:
             self._nexthops.release(_nh_counts(b"".join(old), self.record_size))
+        self._log.record(self.table_id, wire.EV_PUT, self.record_size, puts)
 
     def _parse_adds(self, records: bytes) -> Iterator[tuple[int, bytes]]:
         bits, host, shift = self.bits, self._host_masks, self._vrf_shift
@@ -175,8 +184,9 @@ class RouteTable:
         """Bulk DEL by the key fields of route records: all or nothing (TableError)."""
         keys = stage_deletes(self._parse_keys(records), missing_ok, self, name=self._name)
         self.index.remove_many(keys)
-        removed = self.order.remove(keys)
-        self._nexthops.release(_nh_counts(b"".join(removed), self.record_size))
+        removed = b"".join(self.order.remove(keys))
+        self._nexthops.release(_nh_counts(removed, self.record_size))
+        self._log.record(self.table_id, wire.EV_DEL, self.record_size, removed)
 
     def _parse_keys(self, records: bytes) -> Iterator[int]:
         bits, host, shift = self.bits, self._host_masks, self._vrf_shift

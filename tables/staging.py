@@ -35,12 +35,15 @@ def _hex(key: int) -> str:
 
 
 def stage_adds(entries: Iterable[tuple[int, V]], replace: bool, existing: KeySet,
-               name: Callable[[int], str] = _hex) -> dict[int, V]:
+               name: Callable[[int], str] = _hex,
+               sequence: list[int] | None = None) -> dict[int, V]:
     """Validate a bulk ADD's keys in request order: ``key -> value``, last one wins.
 
     ``entries`` yields each record after its own field checks (EINVAL, ENOENT)
     and raises ``TableError`` for the first that fails; the error gets that
     record's index.  ``name(key)`` names an object in the EEXIST reason.
+    ``sequence``, if given, receives every record's key in request order,
+    repeats included (the changelog has one PUT per request record).
     """
     staged: dict[int, V] = {}
     index = 0
@@ -49,6 +52,8 @@ def stage_adds(entries: Iterable[tuple[int, V]], replace: bool, existing: KeySet
             if not replace and (key in staged or key in existing):
                 raise TableError(wire.EEXIST, f"{name(key)} already exists")
             staged[key] = value
+            if sequence is not None:
+                sequence.append(key)
             index += 1
     except TableError as error:
         if error.index is None:

@@ -40,6 +40,7 @@ from api.registry import Registry
 from api.server import Server
 from reactor import Reactor
 from reactor.unix import listen_unix
+from tables.changelog import NO_ORIGIN
 from tables.handlers import Tables, register_tables
 from tools.fullview import generate_nexthops, generate_routes4
 
@@ -74,6 +75,11 @@ def build_daemon(config: ServerConfig | None = None, *, tables: Tables | None = 
     builtin.register(registry, server)
     if tables is not None:
         register_tables(registry, tables)
+        # watchers hear of a revision before the next request is read (watch-v1 §6.4)
+        def wake_watchers() -> None:
+            server.wake_streams(at_once=True)
+
+        tables.changelog.on_commit = wake_watchers
     return Daemon(reactor, registry, server, tables)
 
 
@@ -81,11 +87,12 @@ def preload_fullview(tables: Tables, routes4: int) -> None:
     """A synthetic full view straight into the tables (no socket): nexthops 1-4,
     then ``routes4`` IPv4 routes with the DFZ prefix-length mix."""
     started = time.monotonic()
-    tables.nexthops.add(b"".join(generate_nexthops(PRELOAD_NEXTHOPS)), True)
-    records = generate_routes4(routes4, nh_ids=PRELOAD_NEXTHOPS)
-    chunk = 1 << 16
-    while batch := b"".join(itertools.islice(records, chunk)):
-        tables.routes4.add(batch, False)
+    with tables.changelog.request(NO_ORIGIN):      # one revision (watch-v1 section 1)
+        tables.nexthops.add(b"".join(generate_nexthops(PRELOAD_NEXTHOPS)), True)
+        records = generate_routes4(routes4, nh_ids=PRELOAD_NEXTHOPS)
+        chunk = 1 << 16
+        while batch := b"".join(itertools.islice(records, chunk)):
+            tables.routes4.add(batch, False)
     log.info("preloaded a synthetic full view: %d IPv4 routes in %.2f s", routes4,
              time.monotonic() - started)
 

@@ -32,6 +32,7 @@ from api.version import __version__
 from reactor import Reactor
 from reactor.handover import socket_name
 from reactor.unix import SocketInUse, connect_unix, listen_unix
+from tables.changelog import DEFAULT_MAX_EVENTS
 from tables.handlers import Tables
 from tools.daemon import build_daemon, preload_fullview
 from tools.operate import Operations, StartError
@@ -74,6 +75,9 @@ def build_parser() -> argparse.ArgumentParser:
                         choices=["debug", "info", "warning", "error"],
                         help="debug adds connects, disconnects and a line per request "
                              "(default %(default)s)")
+    parser.add_argument("--changelog-events", type=int, default=DEFAULT_MAX_EVENTS,
+                        metavar="N", help="changes the changelog retains for WATCH "
+                                          "(at least 1; default %(default)s)")
     parser.add_argument("--log-file", metavar="PATH",
                         help="append the log here instead of stderr; SIGHUP reopens it")
     parser.add_argument("--metrics-listen", metavar="ADDR",
@@ -101,6 +105,8 @@ def build_config(args: argparse.Namespace) -> ServerConfig:
                           output_cap=args.output_cap, max_clients=args.max_clients,
                           stall_timeout=args.stall_timeout, idle_timeout=args.idle_timeout)
     config.validate()
+    if args.changelog_events < 1:
+        raise ValueError("--changelog-events must be at least 1")
     return config
 
 
@@ -120,7 +126,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             refuse_live_daemon(path)
     except (ValueError, OSError) as err:
         return ops.cannot_start(str(err))
-    tables = Tables.create()
+    tables = Tables.create(changelog_events=args.changelog_events)
     daemon = build_daemon(config, tables=tables)
     reactor, server = daemon.reactor, daemon.server
     ops.attach(reactor, server)

@@ -110,7 +110,8 @@ def test_stats_report_table_sizes(daemon: Daemon) -> None:
     daemon.ok(wire.FDB_ADD, bulk(fdb()))
     daemon.ok(wire.CT_ADD, bulk(conntrack(1), conntrack(2), conntrack(3)))
     assert daemon.registry.stats() == {"nexthops": 1, "routes4": 2, "routes6": 1, "fdb": 1,
-                                       "conntrack": 3}
+                                       "conntrack": 3, "revision": 5, "changelog_events": 8,
+                                       "changelog_oldest": 0}
 
 
 @pytest.mark.parametrize("module", list(MODULES))

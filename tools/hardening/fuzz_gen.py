@@ -50,7 +50,7 @@ class Gen:
 
     def garbage_type(self) -> int:
         rng = self.rng
-        return rng.choice((0, U32_MAX, wire.msg_type(wire.MODULE_MAIN, rng.randrange(5, 99)),
+        return rng.choice((0, U32_MAX, wire.msg_type(wire.MODULE_MAIN, rng.randrange(6, 99)),
                            rng.getrandbits(32), wire.msg_type(rng.getrandbits(16), 1)))
 
     def main_payload(self, req_type: int) -> bytes:
