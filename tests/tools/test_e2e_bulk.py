@@ -291,13 +291,13 @@ def test_global_options_anywhere(daemon: ServerProcess, tmp_path: Path) -> None:
     result = ctl(str(tmp_path / "nowhere.sock"), "route4", "list", "-s", s, "--json",
                  "-t", "5", "--no-pager")
     assert result.rc == 0 and result.out.splitlines()[0].startswith('{"vrf": 0')
-    assert ok(str(tmp_path / "nowhere.sock"), "stats", "--socket", s).startswith("clients")
+    assert "clients" in first_words(ok(str(tmp_path / "nowhere.sock"), "stats", "--socket", s))
     for bad in ("-1", "nan", "inf", "x"):
         result = ctl(s, "-t", bad, "stats")
         assert result.rc == 2 and "Traceback" not in result.err
         assert f"not a number of seconds >= 0: '{bad}'" in result.err
     assert "0: wait forever" in ctl(s, "--help").out
-    assert ok(s, "-t", "0", "stats").startswith("clients")
+    assert "clients" in first_words(ok(s, "-t", "0", "stats"))
 
 
 def test_max_hint_counts_entries(daemon: ServerProcess) -> None:
@@ -349,3 +349,8 @@ def test_save_to_a_path_that_cannot_be_written(daemon: ServerProcess, tmp_path: 
     path = tmp_path / "no" / "state.save"
     assert fails(daemon.path, "save", str(path)) == \
         f"reactorctl: save: cannot write {path}: No such file or directory; nothing saved"
+
+
+def first_words(text: str) -> list[str]:
+    """The first word of each line (the figure names of ``stats``)."""
+    return [line.split()[0] for line in text.splitlines() if line.strip()]
