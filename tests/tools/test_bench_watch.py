@@ -20,7 +20,8 @@ ROWS = (
     "latency: ADD sent -> watcher event, p50 / p99",
     "stalled watcher: daemon RSS growth",
     "stalled watcher: daemon CPU after the churn",
-    "SNAPSHOT 20,000 routes to SYNC under churn",
+    "SNAPSHOT 20,000 routes to SYNC under churn, TableCopy",
+    "SNAPSHOT to SYNC under churn, items counted",
     "SNAPSHOT: TableCopy == final LIST of route4",
     "memory per retained change at 20,000 retained",
 )

@@ -210,8 +210,8 @@ def stall(path: str, pid: int, churn_s: float, idle_s: float, batch: int,
 
 def _paced_churner(path: str, rate: float, start: MpEvent, stop: MpEvent,
                    results: Any) -> None:
-    """ADD 100 routes, then DEL them, every 100/``rate`` seconds, until ``stop``:
-    replacing and removing routes across the whole key range."""
+    """ADD (replace) 100 routes, then DEL them, every 100/``rate`` seconds, until
+    ``stop``: adding, replacing and removing routes across the whole key range."""
     from tools.fullview import generate_routes4
     pool = list(generate_routes4(10_000, seed=11, nh_ids=(2,)))
     batches = [pool[i:i + 100] for i in range(0, len(pool), 100)]
@@ -222,7 +222,7 @@ def _paced_churner(path: str, rate: float, start: MpEvent, stop: MpEvent,
         while not stop.is_set():
             records = batches[(ticks // 2) % len(batches)]
             kind = wire.ROUTE4_ADD if ticks % 2 == 0 else wire.ROUTE4_DEL
-            client.call(kind, bulk(records, wire.DEL_MISSING_OK if ticks % 2 else 0))
+            client.call(kind, bulk(records, wire.DEL_MISSING_OK if ticks % 2 else wire.ADD_REPLACE))
             ticks += 1
             gap = begin + ticks * 100 / rate - time.monotonic()
             if gap > 0:
@@ -239,17 +239,36 @@ class Snapshot:
     records: int
 
 
+class Churner:
+    """A ``_paced_churner`` process: ``start()`` it, ``stop()`` it for its rate."""
+
+    def __init__(self, path: str, rate: float) -> None:
+        self._start, self._stop, self._results = CTX.Event(), CTX.Event(), CTX.Queue()
+        self._proc = CTX.Process(target=_paced_churner,
+                                 args=(path, rate, self._start, self._stop, self._results))
+        self._proc.start()
+        self._results.get(timeout=60)             # connected
+
+    def start(self) -> None:
+        self._start.set()
+
+    def stop(self) -> float:
+        """Changes per second it made."""
+        self._stop.set()
+        changes, seconds = self._results.get(timeout=60)
+        self._proc.join(30)
+        return float(changes / seconds)
+
+
 def snapshot_sync(path: str, rate: float) -> Snapshot:
-    start, stop, results = CTX.Event(), CTX.Event(), CTX.Queue()
-    churner = CTX.Process(target=_paced_churner, args=(path, rate, start, stop, results))
-    churner.start()
-    results.get(timeout=60)
+    """SNAPSHOT of route4, each event decoded and applied to a ``TableCopy``."""
+    churner = Churner(path, rate)
     copy = TableCopy(ROUTE4_MASK)
     copy.begin_snapshot()
     with Client(path, name="bench-mirror") as client:
-        start.set()
+        churner.start()
         begun = time.monotonic()
-        seconds, events = 0.0, 0
+        seconds, events, churn_rate = 0.0, 0, 0.0
         final: int | None = None
         with client.watch(tables=ROUTE4_MASK, snapshot=True) as stream:
             for event in stream:
@@ -257,13 +276,31 @@ def snapshot_sync(path: str, rate: float) -> Snapshot:
                 for update in copy.apply(event):
                     if isinstance(update, Synced) and not seconds:
                         seconds = time.monotonic() - begun
-                        stop.set()
-                        changes, churn_s = results.get(timeout=60)
-                        churner.join(30)
+                        churn_rate = churner.stop()
                         final = client.stats()["revision"]
                 if final is not None and copy.revision >= final:
                     break
         listed = {table_key(wire.TABLE_ROUTE4, record): record
                   for record in client.stream(wire.ROUTE4_LIST, LIST_ALL)}
     mirror = copy.tables[wire.TABLE_ROUTE4]
-    return Snapshot(seconds, events, changes / churn_s, mirror == listed, len(listed))
+    return Snapshot(seconds, events, churn_rate, mirror == listed, len(listed))
+
+
+def raw_snapshot(path: str, rate: float) -> tuple[float, int]:
+    """(seconds, items) of a SNAPSHOT of route4 to its SYNC under the same churn,
+    items counted, not decoded: the daemon's and the socket's share."""
+    churner = Churner(path, rate)
+    with Client(path, name="bench-raw") as client:
+        churner.start()
+        begun = time.monotonic()
+        items = 0
+        stream = client.stream(wire.WATCH, wire.WATCH_REQ.pack(0, ROUTE4_MASK,
+                                                               wire.WATCH_SNAPSHOT))
+        for batch in stream.batches():
+            items += len(batch)
+            if len(batch[-1]) == wire.EVENT_SIZE:    # the SYNC (a run of its own)
+                break
+        seconds = time.monotonic() - begun
+        churner.stop()
+        stream.close()
+    return seconds, items
