@@ -23,7 +23,8 @@ ROWS = (
     "SNAPSHOT 20,000 routes to SYNC under churn, TableCopy",
     "SNAPSHOT to SYNC under churn, items counted",
     "SNAPSHOT: TableCopy == final LIST of route4",
-    "memory per retained change at 20,000 retained",
+    "memory per retained change at 20,000 retained, max-size ADDs",
+    "memory per retained change at 20,000 retained, 100-route ADDs",
 )
 
 

@@ -33,6 +33,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
+from api import wire
 from tools.bench import fullview_work
 from tools.bench import watch_work as work
 from tools.bench.fullview import Row, print_table, revision
@@ -161,8 +162,10 @@ def snapshot_rows(tmp: Path, sizes: Sizes) -> list[Row]:
                 "equal", snap.equal)]
 
 
-def memory_rows(tmp: Path, sizes: Sizes) -> list[Row]:
-    nexthops, payloads = load_input(sizes.routes)
+def memory_pair(tmp: Path, nexthops: bytes,
+                payloads: list[bytes]) -> dict[str, tuple[float, int]]:
+    """The median (load seconds, RSS delta) of the same load into daemons with the
+    default changelog ("default") and with ``--changelog-events 1`` ("one")."""
     figures: dict[str, list[tuple[float, int]]] = {"default": [], "one": []}
     for _ in range(MEMORY_RUNS):
         for name, args in (("default", ()), ("one", ("--changelog-events", "1"))):
@@ -172,14 +175,27 @@ def memory_rows(tmp: Path, sizes: Sizes) -> list[Row]:
                     fullview_work.bulk_load(server.path, server.pid, nexthops, payloads))
             finally:
                 server.stop()
-    (secs, grown), (secs1, grown1) = (median(figures["default"]), median(figures["one"]))
-    per_change = (grown - grown1) / sizes.routes
-    return [Row(f"memory per retained change at {sizes.routes:,} retained",
-                f"{per_change:.1f} B",
-                f"median of {MEMORY_RUNS}: RSS delta {grown / MIB:.1f} MiB vs "
-                f"{grown1 / MIB:.1f} MiB with --changelog-events 1; "
-                f"load {secs:.2f} s vs {secs1:.2f} s ({secs / secs1:.2f}×)",
-                "(info; record 12 B)", None)]
+    return {name: median(runs) for name, runs in figures.items()}
+
+
+def memory_rows(tmp: Path, sizes: Sizes) -> list[Row]:
+    """Max-size ADDs (one revision per ~5,000 routes), then 100-route ADDs
+    (the per-revision overhead shows)."""
+    nexthops, payloads = load_input(sizes.routes)
+    small = list(add_payloads(generate_routes4(sizes.routes, nh_ids=(1, 2, 3, 4)), 12,
+                              max_payload=wire.BULK_FLAGS.size + 100 * 12))
+    rows = []
+    for what, loads in ((f"max-size ADDs ({len(payloads)} revisions)", payloads),
+                        ("100-route ADDs", small)):
+        pair = memory_pair(tmp, nexthops, loads)
+        (secs, grown), (secs1, grown1) = pair["default"], pair["one"]
+        rows.append(Row(f"memory per retained change at {sizes.routes:,} retained, {what}",
+                        f"{(grown - grown1) / sizes.routes:.1f} B",
+                        f"median of {MEMORY_RUNS}: RSS delta {grown / MIB:.1f} MiB vs "
+                        f"{grown1 / MIB:.1f} MiB with --changelog-events 1; "
+                        f"load {secs:.2f} s vs {secs1:.2f} s ({secs / secs1:.2f}×)",
+                        "(info; record 12 B)", None))
+    return rows
 
 
 def median(runs: list[tuple[float, int]]) -> tuple[float, int]:
