@@ -78,3 +78,16 @@ def test_an_event_of_an_unwatched_table_is_an_error() -> None:
     copy = TableCopy(wire.table_bit(NH))
     with pytest.raises(EventError):
         list(copy.apply(event(1, wire.EV_PUT, R4, A)))
+
+
+def test_a_resumed_sync_at_the_last_revision_is_not_reported_again() -> None:
+    """Regression: a resumed stream ends its replay with LAST of revision R and
+    then SYNC R; the copy was exact once, at R: one Synced, not two."""
+    copy = TableCopy(wire.table_bit(R4))
+    assert list(copy.apply(event(2, wire.EV_SYNC, 0))) == [Synced(2)]
+    assert list(copy.apply(event(3, wire.EV_PUT, R4, A, last=True))) == [
+        Change(R4, table_key(R4, A), None, A), Synced(3)]
+    assert list(copy.apply(event(3, wire.EV_SYNC, 0))) == []
+    assert list(copy.apply(event(4, wire.EV_DEL, R4, A, last=True))) == [
+        Change(R4, table_key(R4, A), A, None), Synced(4)]
+    assert copy.revision == 4
