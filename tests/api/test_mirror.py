@@ -17,7 +17,7 @@ import pytest
 
 from api import wire
 from api.client import Client
-from api.events import Change, Synced, Update
+from api.events import Change, Synced
 from api.mac import MacAddress
 from api.records import ConntrackEntry, FdbEntry, Nexthop, Route4, Route4Key, Route6
 from api.tables_client import TablesClient
@@ -111,7 +111,7 @@ def test_the_copy_equals_a_listing_after_sync_and_after_each_revision(
 def test_a_lost_connection_resumes_from_its_revision(daemon: ServerProcess) -> None:
     connections = Connections(daemon.path)
     mirror = Mirror(connections, retry_delay=0.05, max_retries=100)
-    changes: list[Update] = []
+    changes: list[Change] = []
     synced: list[int] = []
     with TablesClient.connect(daemon.path, name="writer") as tc:
         tc.nexthops.add(Nexthop(1, gateway=IPv4Address("192.0.2.1")))
@@ -147,7 +147,7 @@ def test_a_mirror_that_fell_behind_the_changelog_takes_a_new_snapshot(tmp_path: 
     try:
         connections = Connections(daemon.path)
         mirror = Mirror(connections, tables=wire.ALL_TABLES_MASK)
-        removed: list[Update] = []
+        removed: list[Change] = []
         with TablesClient.connect(daemon.path, name="writer") as tc:
             tc.nexthops.add(Nexthop(1, gateway=IPv4Address("192.0.2.1")))
             tc.routes4.add(route(i) for i in range(10))                        # revision 2
