@@ -169,3 +169,50 @@ def test_a_mirror_that_fell_behind_the_changelog_takes_a_new_snapshot(tmp_path: 
         assert {c.old for c in removed} == {route(i).to_wire() for i in range(10)}
     finally:
         assert daemon.terminate() == 0, daemon.log()
+
+
+def test_a_copy_synced_at_revision_0_is_not_resumed_as_live_only(daemon: ServerProcess) -> None:
+    """Regression: WATCH from_revision 0 means "from now on", not "after revision 0": a
+    mirror cut off at revision 0 that resumed so missed the changes made meanwhile."""
+    connections = Connections(daemon.path)
+    mirror = Mirror(connections, retry_delay=0.05, max_retries=100)
+    with TablesClient.connect(daemon.path, name="writer") as tc:
+        for update in mirror.follow():
+            if update == Synced(0):
+                connections.cut()
+                tc.nexthops.add(Nexthop(1, gateway=IPv4Address("192.0.2.1")))    # 1
+            elif isinstance(update, Synced):
+                assert update.revision == 1
+                mirror.stop()
+        final = listed(tc)
+    assert copied(mirror) == final and len(final[wire.TABLE_NEXTHOP]) == 1
+    assert (mirror.snapshots, mirror.reconnects) == (2, 1)
+
+
+def test_a_restarted_daemon_is_followed_with_a_new_snapshot(tmp_path: Path) -> None:
+    """Regression: the old daemon's ESHUTDOWN and the new one's EINVAL (a revision it
+    never had) ended follow() with an error instead of reconnecting."""
+    first = start_reactord(directory=tmp_path)
+    connections = Connections(first.path)
+    mirror = Mirror(connections, retry_delay=0.05, max_retries=600)
+    second: ServerProcess | None = None
+    try:
+        with TablesClient.connect(first.path, name="writer") as tc:
+            tc.nexthops.add(Nexthop(1, gateway=IPv4Address("192.0.2.1")))
+            tc.routes4.add(route(i) for i in range(3))                        # revision 2
+        for update in mirror.follow():
+            if update == Synced(2) and second is None:
+                assert first.terminate() == 0, first.log()
+                second = start_reactord(directory=tmp_path)
+                with TablesClient.connect(second.path, name="writer") as tc:
+                    tc.nexthops.add(Nexthop(5, gateway=IPv4Address("192.0.2.5")))   # 1
+            elif isinstance(update, Synced) and second is not None:
+                mirror.stop()
+        assert second is not None
+        with TablesClient.connect(second.path, name="reader") as tc:
+            assert copied(mirror) == listed(tc)
+        assert mirror.snapshots == 2 and mirror.revision == 1
+    finally:
+        first.kill()
+        if second is not None:
+            assert second.terminate() == 0, second.log()
