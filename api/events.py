@@ -95,6 +95,8 @@ def decode_event(payload: bytes) -> Event:
             raise EventError("a SYNC event with a table, a record or flags")
     elif kind not in (wire.EV_PUT, wire.EV_DEL, wire.EV_SNAP):
         raise EventError(f"unknown event kind {kind}")
+    elif kind == wire.EV_SNAP and (revision or flags):
+        raise EventError("a SNAP event with a revision or flags")
     elif len(record) != RECORD_SIZES.get(table, -1):
         raise EventError(f"a {KIND_NAMES[kind]} event of table {table} with a "
                          f"{len(record)}-byte record")

@@ -45,6 +45,8 @@ def test_decode_reads_every_field() -> None:
     item(1, wire.EV_PUT, R4, 2, A),                 # unknown flag
     item(1, wire.EV_SYNC, R4, 0),                   # SYNC with a table
     item(1, wire.EV_SYNC, 0, 0, A),                 # SYNC with a record
+    item(0, wire.EV_SNAP, R4, wire.EV_LAST, A),     # SNAP flagged LAST (regression)
+    item(5, wire.EV_SNAP, R4, 0, A),                # SNAP with a revision (regression)
 ])
 def test_decode_refuses_what_watch_v1_does_not_allow(payload: bytes) -> None:
     with pytest.raises(EventError):
