@@ -114,7 +114,8 @@ def add_parser(objects: Any, verb_parser: Any) -> None:
     """The ``monitor`` command on reactorctl's parser (``verb_parser``: its helper)."""
     p = verb_parser(objects, "monitor", "monitor", "[TABLE ...]",
                     "print changes as they happen, one line each (tables: nexthop, route4, "
-                    "route6, fdb, conntrack; default all)",
+                    "route6, fdb, conntrack; default all), until Ctrl-C; waits for changes "
+                    "forever (-t does not apply)",
                     "[--snapshot] [--from REV] [--no-self] ")
     p.add_argument("--snapshot", action="store_true",
                    help="first print the tables' contents ([snap] lines), then a sync line")
@@ -122,7 +123,8 @@ def add_parser(objects: Any, verb_parser: Any) -> None:
                    help="first print the changes after revision REV (still retained), "
                         "then a sync line")
     p.add_argument("--no-self", action="store_true",
-                   help="leave out changes made on this connection")
+                   help="leave out changes made on monitor's own connection (WATCH NO_SELF; "
+                        "monitor itself changes nothing)")
     p.set_defaults(object="monitor", verb="", prepare=monitor_action)
 
 
