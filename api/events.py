@@ -15,7 +15,9 @@ reported as changes.  A copy resumed from a revision is changed in place.
 
 Invariants: keys are the table's key fields (wire-v1 section 6) as bytes, so
 two records with one key never coexist; ``revision`` is the revision the exact
-copy reflects (0 before the first SYNC).  Pure: no I/O.
+copy reflects (0 before the first SYNC); ``Synced`` is reported once per
+revision (a resumed stream's SYNC that repeats the last LAST's revision says
+nothing new), and always after a snapshot.  Pure: no I/O.
 """
 
 from __future__ import annotations
@@ -93,6 +95,8 @@ def decode_event(payload: bytes) -> Event:
             raise EventError("a SYNC event with a table, a record or flags")
     elif kind not in (wire.EV_PUT, wire.EV_DEL, wire.EV_SNAP):
         raise EventError(f"unknown event kind {kind}")
+    elif kind == wire.EV_SNAP and (revision or flags):
+        raise EventError("a SNAP event with a revision or flags")
     elif len(record) != RECORD_SIZES.get(table, -1):
         raise EventError(f"a {KIND_NAMES[kind]} event of table {table} with a "
                          f"{len(record)}-byte record")
@@ -129,6 +133,7 @@ class TableCopy:
         """table id -> key -> record: exact at ``revision`` between updates."""
         self.revision = 0
         self._staged: Tables | None = None
+        self._announced: int | None = None      # the revision of the last Synced
 
     def begin_snapshot(self) -> None:
         """A SNAPSHOT starts: stage a new copy; keep the exact one until SYNC."""
@@ -153,16 +158,21 @@ class TableCopy:
         if target is self.tables and old != new:
             yield Change(event.table, key, old, new)
         if event.last and self._staged is None:
-            self.revision = event.revision
-            yield Synced(event.revision)
+            yield from self._exact(event.revision)
 
     def _sync(self, revision: int) -> Iterator[Update]:
         staged, self._staged = self._staged, None
         if staged is not None:
             old_tables, self.tables = self.tables, staged
+            self._announced = None
             yield from _differences(old_tables, staged)
+        yield from self._exact(revision)
+
+    def _exact(self, revision: int) -> Iterator[Update]:
         self.revision = revision
-        yield Synced(revision)
+        if revision != self._announced:
+            self._announced = revision
+            yield Synced(revision)
 
 
 def _differences(old: Tables, new: Tables) -> Iterator[Change]:

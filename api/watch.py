@@ -7,7 +7,12 @@ no longer retains what it needs.  ``Mirror`` keeps an exact copy of chosen
 tables across everything a long-lived follower meets: it lists them
 (SNAPSHOT), applies each change, and when the connection is lost reconnects
 and resumes from the last revision it applied in full; when that revision is
-gone (ESTALE) it takes a new snapshot and reports only what differs.
+gone (ESTALE), or the daemon was restarted (its revisions start again: a
+resume is refused EINVAL), it takes a new snapshot and reports only what
+differs.  A daemon that stops (ESHUTDOWN) is reconnected to like a lost
+connection.  Limit: a restarted daemon that has already passed the mirror's
+revision cannot be told apart from the old one (watch-v1 has no daemon
+identity), so the resume is accepted.
 
 Callback order of ``Mirror.follow()``: for each event, the ``Change`` objects
 it made (a record added, replaced or removed), then ``Synced(revision)`` once
@@ -27,7 +32,7 @@ from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING
 
 from api import wire
-from api.client_errors import ClientError, ConnectionClosed, Stale
+from api.client_errors import ApiCallError, ClientError, ConnectionClosed, Stale
 from api.client_stream import Stream
 from api.events import Event, Synced, TableCopy, Tables, Update, decode_event
 
@@ -119,8 +124,10 @@ class Mirror:
                 self.reconnects += 1
 
     def _session(self, client: Client) -> Iterator[Update]:
-        """One connection's WATCH; returns when it ends (lost, stale) or on stop."""
-        snapshot = not self._synced
+        """One connection's WATCH; returns when it ends (lost, stale, the daemon
+        stopping) or on stop.  A resume needs a revision > 0: from_revision 0
+        would mean "from now on", so a copy exact at 0 takes a snapshot again."""
+        snapshot = not self._synced or self._copy.revision == 0
         if snapshot:
             self._copy.begin_snapshot()
             self.snapshots += 1
@@ -135,7 +142,18 @@ class Mirror:
                         yield update
                     if self._stop:
                         return
-        except Stale:
-            self._synced = False     # the next connection takes a new snapshot
         except (ConnectionClosed, OSError):
             pass                     # reconnect and resume from the last full revision
+        except ApiCallError as exc:
+            if not _ends_session(exc, snapshot):
+                raise
+            if exc.status != wire.ESHUTDOWN:
+                self._synced = False     # the next connection takes a new snapshot
+
+
+def _ends_session(exc: ApiCallError, snapshot: bool) -> bool:
+    """Whether a WATCH's error is one a mirror recovers from by connecting again:
+    ESTALE (fell behind), ESHUTDOWN (the daemon stops; a new one may follow) and,
+    on a resume, EINVAL (a revision the daemon never had: it was restarted)."""
+    return (isinstance(exc, Stale) or exc.status == wire.ESHUTDOWN
+            or (exc.status == wire.EINVAL and not snapshot))

@@ -20,6 +20,8 @@ Invariants:
   ``reactorctl: route4 add 10.0.0.0/8 via 99: nexthop 99 does not exist
   (ENOENT)`` (``tools.ctl.failure``), exit 1; a connection failure is
   ``reactorctl: cannot connect to PATH: reason``, exit 1; no traceback for any;
+- ``monitor`` follows a WATCH stream (``tools.ctl.monitor``) until Ctrl-C
+  (exit 130) or its reader goes away (exit 0), one flushed line per event;
 - a listing whose reader goes away (``| head``, quitting the pager) cancels
   its stream (STREAM_CANCEL, drained) and exits 0 silently; Ctrl-C cancels it
   too and exits 130; EXFULL exits 0 with a hint naming the ``--after`` token
@@ -48,6 +50,7 @@ from tools.ctl.completion import bash_script
 from tools.ctl.failure import CommandFailed, count, why
 from tools.ctl.fullview_load import load_fullview
 from tools.ctl.listing import Backlog, Listing
+from tools.ctl.monitor import add_parser as add_monitor_parser
 from tools.ctl.output import (
     CLIENTS_VIEW, OutputClosed, OutputError, TablePrinter, emit, flush, paged, silence_stdout,
     stats_lines, write,
@@ -328,6 +331,7 @@ def build_parser() -> argparse.ArgumentParser:
         p = _verb_parser(objects, name, name, "", helptext)
         p.set_defaults(object=name, verb="", prepare=prepare)
     _save_parsers(objects)
+    add_monitor_parser(objects, _verb_parser)
     fullview = objects.add_parser("fullview", help="load a synthetic full view")
     _global_options(fullview, here=True)
     verbs = fullview.add_subparsers(dest="verb", metavar="VERB", required=True)

@@ -95,6 +95,33 @@ def dump(tc: TablesClient) -> Iterable[str]:
 # client-example: end
 
 
+# client-example: begin mirror
+from typing import Callable
+
+from api import text, wire
+from api.client import Client
+from api.events import Change
+from api.records import Route4
+from api.watch import Mirror
+
+
+def follow_routes(socket_path: str, report: Callable[[str], None],
+                  enough: Callable[[int], bool]) -> dict[bytes, bytes]:
+    """Keep a copy of the route4 table, report each change, until ``enough(revision)``."""
+    mirror = Mirror(lambda: Client(socket_path, name="follower"),
+                    tables=wire.table_bit(wire.TABLE_ROUTE4))
+    for update in mirror.follow():
+        if isinstance(update, Change):
+            record = update.new if update.new is not None else update.old
+            assert record is not None
+            sign = "-" if update.new is None else "+" if update.old is None else "~"
+            report(f"{sign} {text.line(Route4.from_wire(record))}")
+        elif enough(update.revision):    # a Synced: the copy is exact at this revision
+            mirror.stop()
+    return mirror.tables[wire.TABLE_ROUTE4]
+# client-example: end
+
+
 # client-example: begin program
 """whereto: the route and the gateway an IPv4 address takes."""
 
@@ -196,6 +223,26 @@ def test_text_loads_and_dumps_what_reactorctl_does(daemon: ServerProcess,
     listed = ctl(daemon.path, "route4", "list").lines()[1:]
     assert [line.split() for line in listed] == [["0", "10.0.0.0/8", "1", "0"],
                                                  ["2", "10.1.0.0/16", "1", "9"]]
+
+
+def test_mirror_follows_the_routes(daemon: ServerProcess) -> None:
+    reported: list[str] = []
+    with TablesClient.connect(daemon.path) as tc:
+        tc.nexthops.add(Nexthop(1, gateway=IPv4Address("192.0.2.1")))
+        tc.routes4.add(Route4(IPv4Network(f"10.{i}.0.0/16"), 1) for i in range(2))   # rev 2
+
+        def enough(revision: int) -> bool:
+            if revision == 2:            # the snapshot is in: change the table under it
+                tc.routes4.delete(Route4Key(IPv4Network("10.0.0.0/16")))         # rev 3
+                tc.routes4.add(Route4(IPv4Network("10.1.0.0/16"), 1, origin=7),
+                               replace=True)                                       # rev 4
+            return revision == 4
+
+        copy = follow_routes(daemon.path, reported.append, enough)
+        listed = [route.to_wire() for route in tc.routes4.list()]
+    assert reported == ["+ 10.0.0.0/16 via 1", "+ 10.1.0.0/16 via 1",
+                        "- 10.0.0.0/16 via 1", "~ 10.1.0.0/16 via 1 origin 7"]
+    assert sorted(copy.values()) == sorted(listed) and len(listed) == 1
 
 
 def test_program(daemon: ServerProcess, capsys: pytest.CaptureFixture[str]) -> None:

@@ -45,6 +45,8 @@ def test_decode_reads_every_field() -> None:
     item(1, wire.EV_PUT, R4, 2, A),                 # unknown flag
     item(1, wire.EV_SYNC, R4, 0),                   # SYNC with a table
     item(1, wire.EV_SYNC, 0, 0, A),                 # SYNC with a record
+    item(0, wire.EV_SNAP, R4, wire.EV_LAST, A),     # SNAP flagged LAST (regression)
+    item(5, wire.EV_SNAP, R4, 0, A),                # SNAP with a revision (regression)
 ])
 def test_decode_refuses_what_watch_v1_does_not_allow(payload: bytes) -> None:
     with pytest.raises(EventError):
@@ -78,3 +80,16 @@ def test_an_event_of_an_unwatched_table_is_an_error() -> None:
     copy = TableCopy(wire.table_bit(NH))
     with pytest.raises(EventError):
         list(copy.apply(event(1, wire.EV_PUT, R4, A)))
+
+
+def test_a_resumed_sync_at_the_last_revision_is_not_reported_again() -> None:
+    """Regression: a resumed stream ends its replay with LAST of revision R and
+    then SYNC R; the copy was exact once, at R: one Synced, not two."""
+    copy = TableCopy(wire.table_bit(R4))
+    assert list(copy.apply(event(2, wire.EV_SYNC, 0))) == [Synced(2)]
+    assert list(copy.apply(event(3, wire.EV_PUT, R4, A, last=True))) == [
+        Change(R4, table_key(R4, A), None, A), Synced(3)]
+    assert list(copy.apply(event(3, wire.EV_SYNC, 0))) == []
+    assert list(copy.apply(event(4, wire.EV_DEL, R4, A, last=True))) == [
+        Change(R4, table_key(R4, A), A, None), Synced(4)]
+    assert copy.revision == 4

@@ -16,8 +16,8 @@ from tools.ctl.completion import bash_script
 from tools.reactorctl import build_parser
 
 CASES = [
-    (["reactorctl", ""], "nexthop nh route4 route6 fdb conntrack ct stats clients save restore fullview "
-                         "completion"),
+    (["reactorctl", ""], "nexthop nh route4 route6 fdb conntrack ct stats clients save restore "
+                         "monitor fullview completion"),
     (["reactorctl", "ro"], "route4 route6"),
     (["reactorctl", "nh", ""], "add del get list flush load"),
     (["reactorctl", "-s", "/tmp/x.sock", "ct", "a"], "add"),
@@ -29,6 +29,8 @@ CASES = [
     (["reactorctl", "route4", "list", "--max", ""], ""),
     (["reactorctl", "--"], "--help --json --no-pager --version --socket --timeout"),
     (["reactorctl", "completion", ""], "bash"),
+    (["reactorctl", "monitor", "--"],
+     "--help --json --no-pager --snapshot --no-self --socket --timeout --from"),
 ]
 
 
