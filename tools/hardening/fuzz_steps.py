@@ -7,7 +7,9 @@ replies send only read-only requests or an incomplete frame, so the model
 always knows what was applied.
 
 - ``pipeline``: 1-13 requests of any type in one write; a LIST that starts a
-  stream ends the burst (nothing mutates the table under it);
+  stream ends the burst (nothing mutates the table under it); so does a WATCH
+  that starts, followed by its cancel: ECANCELED after valid events, then the
+  cancel's 0 (a WATCH never ends by itself);
 - ``stream``: a LIST that starts, with pipelined STATS / HELLO / GET, a second
   LIST (EBUSY when the first is sure to be still running) and a cancel;
 - ``abandon``: a full route4 LIST, a few items read, then a disconnect;
@@ -26,6 +28,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Callable
 
 from api import wire
+from api.events import EventError, decode_event
 from tools.hardening.fuzz_model import ALL, Expect
 from tools.harness import Conn, Violation, request
 
@@ -50,7 +53,7 @@ class Pending:
 
     @property
     def streamish(self) -> bool:
-        return self.req_type == wire.CLIENTS or (
+        return self.req_type == wire.CLIENTS or self.expect.watch or (
             self.req_type >> 16 in (wire.MODULE_NEXTHOP, wire.MODULE_ROUTE4, wire.MODULE_ROUTE6,
                                     wire.MODULE_FDB, wire.MODULE_CONNTRACK)
             and self.req_type & 0xFFFF == wire.OP_LIST)
@@ -132,16 +135,24 @@ class Steps:
         """Send ``requests`` in one write (up to the first LIST that starts), judge the replies."""
         conn = self.fz.conns[index]
         pend: list[Pending] = []
+        cancel: Pending | None = None
         for req_type, payload in requests:
             p = self.pending(pend, req_type, payload)
             if p.expect.cancel:
                 p.expect = Expect(wire.ESRCH)   # this connection has no active stream
             if p.expect.items is not None:
                 break
+            if p.expect.watch:
+                cancel = self.pending(pend, wire.STREAM_CANCEL, wire.U32.pack(p.req_id),
+                                      Expect(0))
+                break
         self.send(conn, pend)
         self.collect(conn, pend)
         for p in pend:
-            self.judge(p)
+            if cancel is not None and p.expect.watch:
+                self.judge_watch(p, cancel)
+            elif p is not cancel:
+                self.judge(p)
 
     def stream(self, index: int) -> None:
         conn, gen, model = self.fz.conns[index], self.fz.gen, self.fz.model
@@ -155,8 +166,11 @@ class Steps:
             if req_type == wire.STREAM_CANCEL or (req_type & 0xFFFF == wire.OP_LIST
                                                   and not big):
                 continue
-            p = self.pending(pend, req_type, payload)
-            if p.expect.items is not None:
+            expect = self.fz.model.expect(req_type, payload)
+            if expect.watch and not big:
+                continue
+            p = self.pending(pend, req_type, payload, expect)
+            if p.expect.items is not None or p.expect.watch:
                 p.expect = Expect(wire.EBUSY)
         cancel = None
         if items is not None and self.rng.random() < 0.4:
@@ -190,6 +204,25 @@ class Steps:
         self.judge(stream)
         self.fz.judge(cancel.req_type, Expect(wire.ESRCH), cancel.status or 0, cancel.reply,
                       None)
+
+    def judge_watch(self, watch: Pending, cancel: Pending) -> None:
+        """A WATCH cancelled at once: ECANCELED after valid events, then the cancel's 0."""
+        report = self.fz.report
+        report.statuses[wire.status_name(watch.status or 0)] += 1
+        report.statuses[wire.status_name(cancel.status or 0)] += 1
+        try:
+            events = [decode_event(item) for item in watch.items]
+        except EventError as err:
+            report.violation(f"WATCH: an invalid event: {err}")
+            return
+        if (watch.status, cancel.status) != (wire.ECANCELED, 0) or watch.reply \
+                or cancel.reply or watch.done_at > cancel.done_at:
+            report.violation(f"WATCH cancelled: terminator {watch.status}, cancel reply "
+                             f"{cancel.status}, in order {watch.done_at < cancel.done_at}")
+        future = [e for e in events if e.revision > self.fz.model.revision]
+        if future:
+            report.violation(f"WATCH: an event of revision {future[0].revision}, ahead of "
+                             f"{self.fz.model.revision}")
 
     def abandon(self, index: int) -> None:
         conn = self.fz.conns[index]
