@@ -39,9 +39,11 @@ def test_every_line_is_timestamped_and_changes_are_audited(tmp_path: Path) -> No
     assert all(TIMESTAMP.match(line) for line in log), log
     audit = [line.split(": ", 2)[2] for line in log if "change by" in line]
     client = r"change by client \d+ \(pid \d+, uid \d+, reactorctl\): "
-    expected = [r"NH_ADD 1 record: OK", r"ROUTE4_ADD 1 record: OK",
-                r"ROUTE4_ADD 1 record, replace: OK", r"ROUTE4_ADD 1 record: EEXIST",
-                r"ROUTE4_DEL 1 record, missing-ok: OK", r"FDB_FLUSH scope all: OK"]
+    expected = [r"NH_ADD 1 record: OK, revision 1", r"ROUTE4_ADD 1 record: OK, revision 2",
+                r"ROUTE4_ADD 1 record, replace: OK, revision 3",
+                r"ROUTE4_ADD 1 record: EEXIST, revision 3",          # a failure changes nothing
+                r"ROUTE4_DEL 1 record, missing-ok: OK, revision 4",
+                r"FDB_FLUSH scope all: OK, revision 4"]              # an empty table
     assert len(audit) == len(expected), audit
     for line, pattern in zip(audit, expected):
         assert re.fullmatch(client + pattern, line), line
