@@ -158,3 +158,22 @@ def test_a_client_gone_mid_snapshot_frees_its_stream(tmp_path: Path,
             wait_stats(observer, "the stream freed", watchers=0, streams_active=0,
                        streams_paused=0, clients=1)
     assert daemon.terminate() == 0
+
+
+def test_a_snapshot_whose_replay_start_is_dropped_ends_estale(
+        tmp_path: Path, closing: list[ServerProcess]) -> None:
+    """watch-v1 section 5: SNAP events, then ESTALE -- never a SYNC over a gap."""
+    daemon = start(tmp_path, "--preload-fullview", "100000", "--changelog-events", "10",
+                   "--write-high", "4096", "--write-low", "1024")
+    closing.append(daemon)
+    with Conn(daemon.path) as writer, Conn(daemon.path) as watcher:
+        watcher.send(WID, wire.WATCH, watch_req(flags=wire.WATCH_SNAPSHOT))   # R0 = 1
+        assert decode_event(watcher.frame().payload).kind == wire.EV_SNAP
+        wait_stats(writer, "the snapshot paused", streams_paused=1)
+        for n in range(11):          # revisions 2 .. 12 of one change: 2 is dropped
+            ok(writer, wire.ROUTE4_ADD, bulk(route4(f"240.0.{n}.0/24")))
+        assert writer.stats()["changelog_oldest"] == 2
+        got, status = until_end(watcher)
+        assert status == wire.ESTALE
+        assert {e.kind for e in got} == {wire.EV_SNAP}
+        assert writer.stats()["watchers"] == 0
