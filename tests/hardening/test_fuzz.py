@@ -29,7 +29,7 @@ from tools.harness import ROOT, ServerProcess
 
 from .util import start
 
-KNOWN_TYPES = sorted(set(wire.TYPE_NAMES) - {wire.WATCH}) + [wire.msg_type(wire.MODULE_ROUTE4, wire.OP_FLUSH),
+KNOWN_TYPES = sorted(wire.TYPE_NAMES) + [wire.msg_type(wire.MODULE_ROUTE4, wire.OP_FLUSH),
                                          wire.msg_type(wire.MODULE_FDB, wire.OP_GET)]
 
 
@@ -67,9 +67,7 @@ def test_fuzz_batches_leave_the_daemon_intact(fuzzer: Fuzzer, rng: random.Random
 
 
 @settings(max_examples=400, deadline=None, database=None)
-@given(req_type=st.one_of(st.sampled_from(KNOWN_TYPES),
-                          # a WATCH never ends: its payloads are fuzzed on their own
-                          st.integers(0, 0xFFFFFFFF).filter(lambda t: t != wire.WATCH)),
+@given(req_type=st.one_of(st.sampled_from(KNOWN_TYPES), st.integers(0, 0xFFFFFFFF)),
        payload=st.binary(max_size=80),
        pipelined=st.lists(st.tuples(st.sampled_from(KNOWN_TYPES), st.binary(max_size=60)),
                           max_size=4))

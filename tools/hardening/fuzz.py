@@ -91,6 +91,7 @@ class Fuzzer:
         """Re-read every table from the daemon into the model."""
         for table in self.model.tables:
             self.model.load(table, self.checker.listing(table.type(wire.OP_LIST)))
+        self.model.revision = self.checker.stats()["revision"]
 
     def replace(self, index: int) -> None:
         """Close connection ``index`` (abruptly) and open a new one in its place."""
@@ -191,7 +192,10 @@ class Fuzzer:
         if hello.status or not hello.payload.startswith(wire.U32.pack(1)):
             self.report.violation(f"HELLO answered {wire.status_name(hello.status)}")
         sizes = {name: last[name] for name in self.model.sizes()}
-        if sizes != self.model.sizes():
+        if last["revision"] != self.model.revision:
+            self.report.violation(f"revision {last['revision']}, model {self.model.revision}")
+            self.sync()
+        elif sizes != self.model.sizes():
             self.report.violation(f"table sizes {sizes}, model {self.model.sizes()}")
             self.sync()
         elif full:

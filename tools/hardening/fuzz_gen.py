@@ -20,7 +20,7 @@ from api import wire
 from tools.hardening.fuzz_model import ALL, Model, Table
 
 U32_MAX = 0xFFFFFFFF
-MAIN_TYPES = (wire.HELLO, wire.STREAM_CANCEL, wire.STATS, wire.CLIENTS)
+MAIN_TYPES = (wire.HELLO, wire.STREAM_CANCEL, wire.STATS, wire.CLIENTS, wire.WATCH)
 READ_ONLY_OPS = (wire.OP_GET, wire.OP_LIST)
 
 
@@ -61,7 +61,21 @@ class Gen:
             return payload[:rng.randrange(4)] if rng.random() < 0.1 else payload
         if req_type == wire.STREAM_CANCEL:
             return self.blob(rng.choice((4, 4, 4, 0, 3, 5)))
+        if req_type == wire.WATCH:
+            return self.watch_payload()
         return b"" if rng.random() < 0.85 else self.blob(rng.randrange(1, 9))
+
+    def watch_payload(self) -> bytes:
+        """A WATCH: revisions around the model's, masks and flags at their edges."""
+        rng, now = self.rng, self.model.revision
+        payload = wire.WATCH_REQ.pack(
+            rng.choice((0, 0, 1, now, now, now + 1, rng.getrandbits(64))),
+            rng.choice((wire.ALL_TABLES_MASK, 1, 2, 0x18, 0, 0x20, rng.getrandbits(32))),
+            rng.choice((0, wire.WATCH_SNAPSHOT, wire.WATCH_NO_SELF, 3, 4, rng.getrandbits(32))))
+        roll = rng.random()
+        if roll < 0.08:
+            return payload[:rng.randrange(16)]                  # EMSGSIZE
+        return payload + self.blob(rng.randrange(1, 5)) if roll < 0.15 else payload
 
     def table_payload(self, table: Table, op: int) -> bytes:
         if op == wire.OP_ADD:

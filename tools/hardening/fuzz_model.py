@@ -9,9 +9,15 @@ the terminator) and applies the request when it succeeds, so that a fuzzer
 can compare every reply of a live daemon with it and compare whole tables
 after a batch.
 
+The model counts revisions (watch-v1 section 1: every successful request that
+changes at least one record is one) to judge WATCH's checks; a valid WATCH
+(``Expect.watch``) starts a change stream, which its caller cancels.  ESTALE
+is unreachable with the default changelog (a million changes retained).
+
 What the model cannot decide alone is left to its caller: STREAM_CANCEL (it
 depends on whether the connection's stream is still active), EBUSY for a
-second LIST, and the contents of STATS and CLIENTS.
+second LIST or WATCH, the events of a WATCH, and the contents of STATS and
+CLIENTS.
 
 Records are compared in a canonical form: padding zeroed and the fields the
 daemon sets (fdb last_seen_ns, conntrack id and last_update_ns) zeroed.
@@ -202,6 +208,8 @@ class Expect:
     """A well-formed STREAM_CANCEL: the caller decides 0 or ESRCH."""
     index: int | None = None
     """An ADD or DEL error caused by a record: its index, which the reply carries."""
+    watch: bool = False
+    """A valid WATCH: a change stream starts (only a cancel or ESTALE ends it)."""
 
 
 class Model:
@@ -218,6 +226,8 @@ class Model:
                                     self.conntrack]
         self.by_module = {t.module: t for t in self.tables}
         self.refs: dict[int, int] = {}
+        self.revision = 0
+        """The daemon's revision: successful requests that changed a record."""
 
     def sizes(self) -> dict[str, int]:
         return {t.name: len(t.rows) for t in self.tables}
@@ -244,6 +254,8 @@ class Model:
     def expect(self, req_type: int, payload: bytes) -> Expect:
         if len(payload) > wire.MAX_PAYLOAD:
             return Expect(wire.EMSGSIZE)
+        if req_type == wire.WATCH:
+            return self._watch(payload)
         if req_type in ONE_SHOT_MAIN:
             return self._main(req_type, payload)
         table = self.by_module.get(req_type >> 16)
@@ -275,6 +287,17 @@ class Model:
             return Expect(wire.EBADMSG)
         return Expect(0, reply=wire.U32.pack(wire.API_VERSION))
 
+    def _watch(self, payload: bytes) -> Expect:
+        """watch-v1 section 3, in its order: length, fields, the future revision."""
+        if len(payload) != wire.WATCH_REQ.size:
+            return Expect(wire.EMSGSIZE if len(payload) < wire.WATCH_REQ.size else wire.EINVAL)
+        from_revision, mask, flags = wire.WATCH_REQ.unpack(payload)
+        snapshot = flags & wire.WATCH_SNAPSHOT
+        if not mask or mask & ~wire.ALL_TABLES_MASK or flags & ~3 \
+                or (snapshot and from_revision) or from_revision > self.revision:
+            return Expect(wire.EINVAL)
+        return Expect(0, watch=True)
+
     def _bulk(self, table: Table, payload: bytes, size: int, apply: _Apply) -> Refusal:
         if len(payload) < 4 + size:
             return wire.EMSGSIZE, None
@@ -303,6 +326,7 @@ class Model:
                     self._ref(table.nh_of(old), -1)
                 self._ref(table.nh_of(rec), 1)
             table.rows[key] = rec
+        self.revision += 1          # a successful ADD holds at least one record
         return 0, None
 
     def _delete(self, table: Table, records: list[bytes], missing_ok: bool) -> Refusal:
@@ -323,6 +347,7 @@ class Model:
             rec = table.rows.pop(key)
             if isinstance(table, Routes):
                 self._ref(table.nh_of(rec), -1)
+        self.revision += bool(doomed)
         return 0, None
 
     def _get(self, table: Table, payload: bytes) -> Expect:
@@ -342,8 +367,10 @@ class Model:
         if len(payload) != 4:
             return Expect(wire.EMSGSIZE if len(payload) < 4 else wire.EINVAL)
         scope = int.from_bytes(payload[:2], "little")
-        for key in [k for k in table.rows if scope == ALL or k[0] == scope]:
+        doomed = [k for k in table.rows if scope == ALL or k[0] == scope]
+        for key in doomed:
             del table.rows[key]
+        self.revision += bool(doomed)
         return Expect(0)
 
     def _list(self, table: Table, payload: bytes) -> Expect:

@@ -7,7 +7,9 @@ replies send only read-only requests or an incomplete frame, so the model
 always knows what was applied.
 
 - ``pipeline``: 1-13 requests of any type in one write; a LIST that starts a
-  stream ends the burst (nothing mutates the table under it);
+  stream ends the burst (nothing mutates the table under it); so does a WATCH
+  that starts, followed by its cancel: ECANCELED after valid events, then the
+  cancel's 0 (a WATCH never ends by itself);
 - ``stream``: a LIST that starts, with pipelined STATS / HELLO / GET, a second
   LIST (EBUSY when the first is sure to be still running) and a cancel;
 - ``abandon``: a full route4 LIST, a few items read, then a disconnect;
@@ -26,6 +28,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Callable
 
 from api import wire
+from api.events import EventError, decode_event
 from tools.hardening.fuzz_model import ALL, Expect
 from tools.harness import Conn, Violation, request
 
@@ -50,7 +53,7 @@ class Pending:
 
     @property
     def streamish(self) -> bool:
-        return self.req_type == wire.CLIENTS or (
+        return self.req_type == wire.CLIENTS or self.expect.watch or (
             self.req_type >> 16 in (wire.MODULE_NEXTHOP, wire.MODULE_ROUTE4, wire.MODULE_ROUTE6,
                                     wire.MODULE_FDB, wire.MODULE_CONNTRACK)
             and self.req_type & 0xFFFF == wire.OP_LIST)
@@ -96,11 +99,15 @@ class Steps:
         conn.send_raw(b"".join(request(p.req_id, p.req_type, p.payload) for p in pend))
         self.fz.report.frames += len(pend)
 
-    def collect(self, conn: Conn, pend: list[Pending]) -> None:
-        """Read until every request of ``pend`` is complete; check one-shot order."""
-        waiting = {p.req_id: p for p in pend}
-        done = 0
+    def collect(self, conn: Conn, pend: list[Pending],
+                stop: Callable[[], bool] | None = None) -> None:
+        """Read until every request of ``pend`` is complete (or ``stop()``, checked
+        before each frame); check one-shot order."""
+        waiting = {p.req_id: p for p in pend if p.status is None}
+        done = 1 + max((p.done_at for p in pend), default=-1)
         while waiting:
+            if stop is not None and stop():
+                return
             f = conn.frame()
             p = waiting.get(f.for_id)
             if p is None:
@@ -132,16 +139,23 @@ class Steps:
         """Send ``requests`` in one write (up to the first LIST that starts), judge the replies."""
         conn = self.fz.conns[index]
         pend: list[Pending] = []
+        cancel: Pending | None = None
         for req_type, payload in requests:
             p = self.pending(pend, req_type, payload)
             if p.expect.cancel:
                 p.expect = Expect(wire.ESRCH)   # this connection has no active stream
-            if p.expect.items is not None:
+            if p.expect.items is not None or p.expect.watch:
                 break
-        self.send(conn, pend)
-        self.collect(conn, pend)
+        if pend[-1].expect.watch:
+            cancel = self.watch(conn, pend, pend[-1])
+        else:
+            self.send(conn, pend)
+            self.collect(conn, pend)
         for p in pend:
-            self.judge(p)
+            if cancel is not None and p.expect.watch:
+                self.judge_watch(p, cancel)
+            elif p is not cancel:
+                self.judge(p)
 
     def stream(self, index: int) -> None:
         conn, gen, model = self.fz.conns[index], self.fz.gen, self.fz.model
@@ -155,8 +169,11 @@ class Steps:
             if req_type == wire.STREAM_CANCEL or (req_type & 0xFFFF == wire.OP_LIST
                                                   and not big):
                 continue
-            p = self.pending(pend, req_type, payload)
-            if p.expect.items is not None:
+            expect = self.fz.model.expect(req_type, payload)
+            if expect.watch and not big:
+                continue
+            p = self.pending(pend, req_type, payload, expect)
+            if p.expect.items is not None or p.expect.watch:
                 p.expect = Expect(wire.EBUSY)
         cancel = None
         if items is not None and self.rng.random() < 0.4:
@@ -190,6 +207,55 @@ class Steps:
         self.judge(stream)
         self.fz.judge(cancel.req_type, Expect(wire.ESRCH), cancel.status or 0, cancel.reply,
                       None)
+
+    def watch(self, conn: Conn, pend: list[Pending], watch: Pending) -> Pending:
+        """Send ``pend``, which ends with a WATCH that starts, and its cancel: at once,
+        or once the WATCH's SYNC came; read every reply.  The cancel."""
+        if self.rng.random() < 0.5:
+            cancel = self.pending(pend, wire.STREAM_CANCEL, wire.U32.pack(watch.req_id),
+                                  Expect(0))
+            self.send(conn, pend)
+        else:
+            self.send(conn, pend)
+            self.collect(conn, pend, stop=lambda: _synced(watch))
+            cancel = self.pending(pend, wire.STREAM_CANCEL, wire.U32.pack(watch.req_id),
+                                  Expect(0))
+            self.send(conn, [cancel])
+        self.collect(conn, pend)
+        return cancel
+
+    def judge_watch(self, watch: Pending, cancel: Pending) -> None:
+        """A WATCH cancelled: ECANCELED after valid events, then the cancel's 0; a
+        SYNC it sent carries the model's revision, after the model's tables if it
+        snapshot them."""
+        report = self.fz.report
+        report.statuses[wire.status_name(watch.status or 0)] += 1
+        report.statuses[wire.status_name(cancel.status or 0)] += 1
+        try:
+            events = [decode_event(item) for item in watch.items]
+        except EventError as err:
+            report.violation(f"WATCH: an invalid event: {err}")
+            return
+        if (watch.status, cancel.status) != (wire.ECANCELED, 0) or watch.reply \
+                or cancel.reply or watch.done_at > cancel.done_at:
+            report.violation(f"WATCH cancelled: terminator {watch.status}, cancel reply "
+                             f"{cancel.status}, in order {watch.done_at < cancel.done_at}")
+        model = self.fz.model
+        future = [e for e in events if e.revision > model.revision]
+        if future:
+            report.violation(f"WATCH: an event of revision {future[0].revision}, ahead of "
+                             f"{model.revision}")
+        syncs = [n for n, e in enumerate(events) if e.kind == wire.EV_SYNC]
+        if syncs and (len(syncs) > 1 or len(events) > syncs[0] + 1):
+            report.violation("WATCH: events after its SYNC, nothing having changed")
+        _, mask, flags = wire.WATCH_REQ.unpack(watch.payload)
+        if syncs and flags & wire.WATCH_SNAPSHOT:
+            wanted = [t.canonical(r) for table_id, t in zip(wire.TABLE_IDS, model.tables)
+                      if wire.table_bit(table_id) & mask for r in t.rows.values()]
+            got = [model.tables[e.table - 1].canonical(e.record) for e in events[:-1]]
+            if got != wanted or any(e.kind != wire.EV_SNAP for e in events[:-1]):
+                report.violation(f"WATCH: a snapshot of {len(got)} records, not the model's "
+                                 f"{len(wanted)}")
 
     def abandon(self, index: int) -> None:
         conn = self.fz.conns[index]
@@ -256,3 +322,10 @@ class Steps:
         self.fz.report.frames += 1
         self.fz.judge(wire.HELLO, Expect(0, reply=wire.U32.pack(1)), reply.status,
                       reply.payload, None)
+
+
+def _synced(watch: Pending) -> bool:
+    """Whether the WATCH ``watch`` has sent its SYNC (or ended)."""
+    if watch.status is not None:
+        return True
+    return bool(watch.items) and decode_event(watch.items[-1]).kind == wire.EV_SYNC
