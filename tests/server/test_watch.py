@@ -218,3 +218,25 @@ def test_a_watcher_that_falls_out_of_the_changelog_ends_estale(tmp_path: Path) -
             assert writer.stats()["watchers"] == 0
     finally:
         proc.kill()
+
+
+def test_events_of_a_revision_come_before_later_replies_on_the_watching_connection(
+        daemon: ServerProcess) -> None:
+    """watch-v1 §6.4: a caught-up watcher's events are queued when the request is applied,
+    so a reply to a request read afterwards on its connection comes after them."""
+    with Conn(daemon.path) as watcher, Conn(daemon.path) as writer:
+        setup(writer)
+        watcher.send(WID, wire.WATCH, watch_req())
+        events(watcher, count=1)                                    # SYNC 2
+        ok(writer, wire.ROUTE4_ADD, bulk(route4("10.2.0.0/16")))    # revision 3, applied
+        watcher.send(20, wire.STATS)
+        first = watcher.frame()
+        assert first.for_id == WID and decode_event(first.payload).revision == 3
+        assert watcher.frame().for_id == 20
+        # the watcher's own ADD and a STATS pipelined behind it: events, ADD reply, STATS reply
+        watcher.send_raw(b"".join([
+            wire.HEADER.pack(21, wire.ROUTE4_ADD, len(bulk(route4("10.3.0.0/16"))))
+            + bulk(route4("10.3.0.0/16")),
+            wire.HEADER.pack(22, wire.STATS, 0)]))
+        order = [watcher.frame().for_id for _ in range(3)]
+        assert order == [WID, 21, 22]
