@@ -21,7 +21,7 @@ import pytest
 from tests.tools.util import (
     children_get_default_sigint, fails, ok, popen_ctl, start_daemon, stats, wait_no_stream,
 )
-from tools.harness import ServerProcess
+from tools.harness import ServerProcess, wait_until
 
 DEADLINE = 30.0
 SYNCED = "sync: the tables above are current"
@@ -146,6 +146,8 @@ def test_into_head_exits_0_quietly_and_cancels(daemon: ServerProcess) -> None:
     head = subprocess.Popen(["head", "-n", "2"], stdin=monitor.stdout, stdout=subprocess.PIPE)
     assert monitor.stdout is not None and monitor.stderr is not None
     monitor.stdout.close()
+    # the watch must be in place first (regression: the ADD could come before it under load)
+    assert wait_until(lambda: stats(sock)["watchers"] == 1, DEADLINE)
     ok(sock, "nexthop", "add", "1", "gw", "192.0.2.1")     # head's second line, then it exits
     out, _ = head.communicate(timeout=DEADLINE)
     assert out.decode().splitlines() == [f"[0] {SYNCED}", "[1] nexthop add 1 gw 192.0.2.1"]
