@@ -96,14 +96,15 @@ class Chunk(NamedTuple):
     def changes(self) -> int:
         return len(self.records) // self.record_size
 
-    def items(self) -> bytes:
+    def items(self) -> bytearray:
         """The event items end to end (header then record each), LAST set on the
-        final one if ``last``: strided copies, no object per change."""
+        final one if ``last``: strided copies, no object per change (the caller
+        joins the chunks of a batch, so no extra ``bytes`` copy here)."""
         items = prefixed(self.header, self.records, self.record_size)
         if self.last:
             items[len(items) - self.record_size - wire.EVENT_SIZE
                   + wire.EVENT_FLAGS_OFFSET] = wire.EV_LAST
-        return bytes(items)
+        return items
 
 
 def prefixed(prefix: bytes, records: bytes, record_size: int) -> bytearray:

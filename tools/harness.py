@@ -103,6 +103,22 @@ class Frame(NamedTuple):
     payload: bytes
 
 
+def take_frames(data: bytearray) -> list[Frame]:
+    """The complete response frames at the front of ``data``, removed from it (what
+    a partial frame leaves stays); for test clients that read without blocking."""
+    frames: list[Frame] = []
+    pos = 0
+    while len(data) - pos >= wire.HEADER_SIZE:
+        for_id, status, size = wire.HEADER.unpack_from(data, pos)
+        end = pos + wire.HEADER_SIZE + size
+        if len(data) < end:
+            break
+        frames.append(Frame(for_id, status, bytes(data[pos + wire.HEADER_SIZE:end])))
+        pos = end
+    del data[:pos]
+    return frames
+
+
 def request(req_id: int, req_type: int, payload: bytes = b"") -> bytes:
     """One request frame, exactly as wire-v1 section 1 lays it out."""
     return wire.HEADER.pack(req_id, req_type, len(payload)) + payload

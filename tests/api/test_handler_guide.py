@@ -111,7 +111,7 @@ from api.session import Session
 from reactor.clock import ManualClock
 from tests.reactor.test_guide_example import doc_example, example_source
 from tools.daemon import build_daemon
-from tools.harness import Frame, request
+from tools.harness import Frame, request, take_frames
 
 ROOT = Path(__file__).resolve().parents[2]
 # Small limits, so that a few thousand records are enough to pause a stream.
@@ -169,13 +169,7 @@ class KvServer:
             self._data += self.client.recv(1 << 16)
         except BlockingIOError:
             return
-        while len(self._data) >= wire.HEADER_SIZE:
-            for_id, status, size = wire.HEADER.unpack_from(self._data)
-            if len(self._data) < wire.HEADER_SIZE + size:
-                return
-            self.inbox.append(Frame(for_id, status,
-                                    bytes(self._data[wire.HEADER_SIZE:][:size])))
-            del self._data[:wire.HEADER_SIZE + size]
+        self.inbox += take_frames(self._data)
 
     def take(self, req_id: int) -> Frame:
         """Wait for the next frame for ``req_id``; frames for others stay in the inbox."""

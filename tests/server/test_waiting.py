@@ -30,7 +30,7 @@ from reactor import Reactor, Timer
 from reactor.clock import ManualClock
 from tests.support.testserver import (TEST_ECHO, TEST_FEED, TEST_LIST, TEST_POST,
                                       TEST_POST_NOW, build_test_daemon, start_test_server)
-from tools.harness import Conn, Frame, request, wait_for
+from tools.harness import Conn, Frame, request, take_frames, wait_for
 
 SMALL = ServerConfig(write_high=16384, write_low=4096, output_cap=65536,
                      stream_batch_bytes=4096, stall_timeout=0)
@@ -71,13 +71,7 @@ class Client:
             self._data += self.sock.recv(1 << 16)
         except BlockingIOError:
             return
-        while len(self._data) >= wire.HEADER_SIZE:
-            for_id, status, size = wire.HEADER.unpack_from(self._data)
-            if len(self._data) < wire.HEADER_SIZE + size:
-                return
-            self.frames.append(Frame(for_id, status,
-                                     bytes(self._data[wire.HEADER_SIZE:wire.HEADER_SIZE + size])))
-            del self._data[:wire.HEADER_SIZE + size]
+        self.frames += take_frames(self._data)
 
     def items(self, req_id: int) -> list[bytes]:
         return [f.payload for f in self.frames if f.for_id == req_id and f.payload]

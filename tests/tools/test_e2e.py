@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import os
 import re
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -18,21 +17,13 @@ import pytest
 from api import wire
 from api.client import Client
 from tests.tools.util import (
-    ctl, fails, json_lines, ok, route_lines, start_daemon, stats,
+    ctl, fails, json_lines, ok, route_lines, stats,
 )
 from tools.ctl import load
 from tools.ctl.fullview_load import load_fullview
 from tools.ctl.syntax import ROUTE4
 from tools.harness import ServerProcess
 
-
-@pytest.fixture
-def daemon(tmp_path: Path) -> Iterator[ServerProcess]:
-    proc = start_daemon(tmp_path)
-    try:
-        yield proc
-    finally:
-        assert proc.terminate() == 0, proc.log()
 
 
 # -- every verb ----------------------------------------------------------------------------

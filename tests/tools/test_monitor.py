@@ -13,7 +13,6 @@ import select
 import signal
 import subprocess
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -26,14 +25,6 @@ from tools.harness import ServerProcess, wait_until
 DEADLINE = 30.0
 SYNCED = "sync: the tables above are current"
 
-
-@pytest.fixture
-def daemon(tmp_path: Path) -> Iterator[ServerProcess]:
-    proc = start_daemon(tmp_path)
-    try:
-        yield proc
-    finally:
-        assert proc.terminate() == 0, proc.log()
 
 
 class Monitor:
